@@ -1,0 +1,120 @@
+"""The events Mailstify services exchange. Adding a field is a new optional field; anything else is a
+new version (see the committed JSON Schemas and tests/test_schemas.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .envelope import Event
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CampaignContent(_Value):
+    """Everything needed to render a campaign's message; travels once per campaign, not per recipient."""
+
+    subject: str
+    from_name: str
+    from_email: str
+    reply_to: str | None = None
+    body_html: str
+    body_text: str | None = None
+
+
+class Recipient(_Value):
+    """The merge fields of one subscriber, as snapshotted at fan-out time."""
+
+    subscriber_id: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    attributes: dict[str, object] = Field(default_factory=dict)
+
+
+class CampaignSendRequested(Event):
+    type: Literal["campaign.send_requested"] = "campaign.send_requested"
+
+    campaign_id: str
+    list_id: str
+    content: CampaignContent
+
+
+class DeliverEmail(Event):
+    """One per recipient. Small on purpose: the body is fetched by `content_key` from the content store."""
+
+    type: Literal["mail.deliver"] = "mail.deliver"
+
+    campaign_id: str
+    recipient: Recipient
+    content_key: str
+    test: bool = False
+
+
+class FanoutCompleted(Event):
+    type: Literal["campaign.fanout_completed"] = "campaign.fanout_completed"
+
+    campaign_id: str
+    total: int = Field(ge=0)
+
+
+class DeliverySucceeded(Event):
+    type: Literal["mail.delivery_succeeded"] = "mail.delivery_succeeded"
+
+    campaign_id: str
+    subscriber_id: str
+    email: str
+    message_id: str
+    smtp_reply: str = ""
+
+
+class DeliveryFailed(Event):
+    type: Literal["mail.delivery_failed"] = "mail.delivery_failed"
+
+    campaign_id: str
+    subscriber_id: str
+    email: str
+    reason: str
+    # permanent: the server refused for good (5xx); otherwise retries were exhausted or the outcome is unknown.
+    permanent: bool
+    smtp_code: int | None = None
+    hard_bounce: bool = False
+
+
+CampaignStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
+
+
+class CampaignStatusChanged(Event):
+    type: Literal["campaign.status_changed"] = "campaign.status_changed"
+
+    campaign_id: str
+    status: CampaignStatus
+    total: int | None = None
+    sent_count: int = 0
+    failed_count: int = 0
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    CampaignSendRequested,
+    DeliverEmail,
+    FanoutCompleted,
+    DeliverySucceeded,
+    DeliveryFailed,
+    CampaignStatusChanged,
+)
+
+EVENTS_BY_TYPE: dict[str, type[Event]] = {e.wire_type(): e for e in ALL_EVENTS}
+
+
+def decode_event(data: bytes) -> Event:
+    """Parse any event by its `type` field; raises ValueError (incl. ValidationError) on bad input."""
+    try:
+        raw = json.loads(data)
+        model = EVENTS_BY_TYPE[raw["type"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a Mailstify event: {exc}") from exc
+    return model.model_validate(raw)

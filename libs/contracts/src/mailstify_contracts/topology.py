@@ -1,0 +1,125 @@
+"""Streams, durable consumers and the content bucket: declared once, here; `mailstify_messaging`
+turns them into JetStream configuration. Plain data so that the contracts stay free of client code.
+
+Numbers follow ARCHITECTURE.md §5: CAMPAIGN is replayable history, MAIL a work queue that refuses
+new messages when full (back-pressure reaches the dispatcher), RESULT keeps outcomes so counts can be
+rebuilt by replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from . import subjects
+
+DAY = 24 * 3600.0
+
+
+class Retention(str, Enum):
+    LIMITS = "limits"
+    WORK_QUEUE = "workqueue"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    retention: Retention = Retention.LIMITS
+    max_age_seconds: float | None = None
+    duplicate_window_seconds: float = 30 * 60
+    max_bytes: int | None = None
+    max_msgs: int | None = None
+    discard_new: bool = False
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subjects: tuple[str, ...]
+    # Must exceed the longest time one batch can take (SMTP timeout × batch for the mailer).
+    ack_wait_seconds: float = 60.0
+    max_deliver: int = 10
+    max_ack_pending: int = 10_000
+    # Advisory only: the consumer's pull batch size in our loops.
+    batch_size: int = 100
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class KeyValueSpec:
+    bucket: str
+    history: int = 1
+    ttl_seconds: float | None = None
+    description: str = field(default="")
+
+
+CAMPAIGN_STREAM = StreamSpec(
+    name="CAMPAIGN",
+    subjects=("campaign.>", "audience.>"),
+    max_age_seconds=14 * DAY,
+)
+MAIL_STREAM = StreamSpec(
+    name="MAIL",
+    subjects=(subjects.MAIL_DELIVER_ALL,),
+    retention=Retention.WORK_QUEUE,
+    max_msgs=5_000_000,
+    max_bytes=4 * 1024**3,
+    discard_new=True,
+)
+RESULT_STREAM = StreamSpec(
+    name="RESULT",
+    subjects=(subjects.MAIL_RESULT_ALL,),
+    max_age_seconds=30 * DAY,
+)
+STREAMS: tuple[StreamSpec, ...] = (CAMPAIGN_STREAM, MAIL_STREAM, RESULT_STREAM)
+
+DISPATCHER_SEND_REQUESTS = ConsumerSpec(
+    stream="CAMPAIGN",
+    durable="dispatcher-send-requested",
+    filter_subjects=(subjects.CAMPAIGN_SEND_REQUESTED,),
+    # A fan-out of a large list runs for minutes; the dispatcher signals progress while it works.
+    ack_wait_seconds=120.0,
+    max_ack_pending=100,
+    batch_size=1,
+)
+MAILER_DELIVERIES = ConsumerSpec(
+    stream="MAIL",
+    durable="mailer-deliver",
+    filter_subjects=(subjects.MAIL_DELIVER_ALL,),
+    ack_wait_seconds=120.0,
+    max_deliver=8,
+    max_ack_pending=20_000,
+    batch_size=200,
+)
+CAMPAIGN_FANOUTS = ConsumerSpec(
+    stream="CAMPAIGN",
+    durable="campaign-fanout-completed",
+    filter_subjects=(subjects.CAMPAIGN_FANOUT_COMPLETED,),
+    batch_size=50,
+)
+CAMPAIGN_RESULTS = ConsumerSpec(
+    stream="RESULT",
+    durable="campaign-results",
+    filter_subjects=(subjects.MAIL_RESULT_ALL,),
+    batch_size=500,
+)
+GATEWAY_STATUS_CHANGES = ConsumerSpec(
+    stream="CAMPAIGN",
+    durable="gateway-status-changed",
+    filter_subjects=(subjects.CAMPAIGN_STATUS_CHANGED,),
+    batch_size=100,
+)
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    DISPATCHER_SEND_REQUESTS,
+    MAILER_DELIVERIES,
+    CAMPAIGN_FANOUTS,
+    CAMPAIGN_RESULTS,
+)
+
+CAMPAIGN_CONTENT = KeyValueSpec(
+    bucket="CAMPAIGN_CONTENT",
+    description="Campaign content, written once by the dispatcher and read by every mailer.",
+)
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (CAMPAIGN_CONTENT,)

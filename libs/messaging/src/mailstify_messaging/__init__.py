@@ -1,0 +1,26 @@
+"""Messaging shared by every service: NATS connection, JetStream topology, publishing with msg ids and
+trace context, the batch pull-consume loop and the transactional outbox."""
+
+from .connection import connect
+from .consuming import BatchHandler, Delivery, PullConsumer, Verdict
+from .outbox import OutboxRelay, add_to_outbox, outbox
+from .publishing import OutgoingMessage, PublishTimeout, publish, publish_many
+from .retry import backoff_delay
+from .topology import ensure_topology
+
+__all__ = [
+    "BatchHandler",
+    "Delivery",
+    "OutboxRelay",
+    "OutgoingMessage",
+    "PublishTimeout",
+    "PullConsumer",
+    "Verdict",
+    "add_to_outbox",
+    "backoff_delay",
+    "connect",
+    "ensure_topology",
+    "outbox",
+    "publish",
+    "publish_many",
+]

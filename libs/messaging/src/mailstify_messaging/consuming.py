@@ -1,0 +1,146 @@
+"""The batch pull-consume loop every consumer uses.
+
+A handler gets a batch of decoded `Delivery`s and decides, per delivery, ack / retry-later / reject.
+Undecided deliveries are acked when the handler returns; if the handler raises, they come back after
+a backoff delay. Decisions are sent only after the handler returned, i.e. after its database commit,
+so a crash in between means a redelivery, which idempotent handlers absorb (ARCHITECTURE.md §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from opentelemetry import trace
+
+from mailstify_contracts import Event, decode_event
+from mailstify_contracts.topology import ConsumerSpec
+
+from .retry import backoff_delay
+from .tracing import extract_trace_context, messaging_attributes, tracer
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(enum.Enum):
+    ACK = "ack"
+    RETRY = "retry"
+    REJECT = "reject"
+
+
+@dataclass
+class Delivery:
+    event: Event
+    msg: Msg
+    max_deliver: int = -1
+    verdict: Verdict | None = None
+    retry_delay: float | None = None
+
+    @property
+    def attempt(self) -> int:
+        """1 on first delivery, n on the n-th redelivery."""
+        return self.msg.metadata.num_delivered
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """JetStream will not redeliver this one again: a retry now would lose it."""
+        return 0 < self.max_deliver <= self.attempt
+
+    def ack(self) -> None:
+        self.verdict = Verdict.ACK
+
+    def retry(self, delay: float | None = None) -> None:
+        """Redeliver after `delay` seconds (default: exponential backoff with jitter)."""
+        self.verdict = Verdict.RETRY
+        self.retry_delay = backoff_delay(self.attempt) if delay is None else delay
+
+    def reject(self) -> None:
+        """Never redeliver (poison message)."""
+        self.verdict = Verdict.REJECT
+
+
+BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
+
+
+@dataclass
+class PullConsumer:
+    js: JetStreamContext
+    spec: ConsumerSpec
+    handler: BatchHandler
+    batch_size: int | None = None
+    fetch_timeout: float = 1.0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        subscription = await self._subscribe()
+        size = self.batch_size or self.spec.batch_size
+        while not self._stopping.is_set():
+            try:
+                messages = await subscription.fetch(size, timeout=self.fetch_timeout)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, nats.errors.NoRespondersError):
+                await asyncio.sleep(0.5)
+                continue
+            await self.process(messages)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        while True:
+            try:
+                return await self.js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
+            except (nats.errors.Error, TimeoutError) as exc:
+                if self._stopping.is_set():
+                    raise
+                log.warning("cannot bind consumer %s yet: %s", self.spec.durable, exc)
+                await asyncio.sleep(1.0)
+
+    async def process(self, messages: list[Msg]) -> None:
+        deliveries = [d for d in (await self._decode(m) for m in messages) if d is not None]
+        if not deliveries:
+            return
+        subject = deliveries[0].msg.subject
+        links = [trace.Link(trace.get_current_span(extract_trace_context(d.msg.headers)).get_span_context()) for d in deliveries]
+        # One span per batch, linked to every producer, so a large fan-out is not one enormous trace.
+        with tracer.start_as_current_span(
+            f"{self.spec.durable} process",
+            links=links,
+            attributes=messaging_attributes(subject, "process", len(deliveries)),
+        ):
+            try:
+                await self.handler(deliveries)
+            except Exception:
+                log.exception("handler of %s failed; batch will be redelivered", self.spec.durable)
+                for delivery in deliveries:
+                    if delivery.verdict is None or delivery.verdict is Verdict.ACK:
+                        delivery.retry()
+        await asyncio.gather(*(self._settle(d) for d in deliveries))
+
+    async def _decode(self, msg: Msg) -> Delivery | None:
+        try:
+            return Delivery(event=decode_event(msg.data), msg=msg, max_deliver=self.spec.max_deliver)
+        except ValueError as exc:
+            log.error("rejecting undecodable message on %s: %s", msg.subject, exc)
+            await msg.term()
+            return None
+
+    @staticmethod
+    async def _settle(delivery: Delivery) -> None:
+        try:
+            if delivery.verdict is Verdict.RETRY:
+                await delivery.msg.nak(delay=delivery.retry_delay)
+            elif delivery.verdict is Verdict.REJECT:
+                await delivery.msg.term()
+            else:
+                await delivery.msg.ack()
+        except nats.errors.Error as exc:
+            # Lost ack: the message is redelivered after ack_wait and the handler's idempotency absorbs it.
+            log.warning("could not settle %s: %s", delivery.msg.subject, exc)

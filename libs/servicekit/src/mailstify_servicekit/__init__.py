@@ -1,0 +1,31 @@
+"""What every Mailstify service is built from: settings, database + migrations, unit of work,
+the FastAPI app with health probes, the background runtime, internal auth and errors."""
+
+from .app import RuntimeDep, UnitOfWorkDep, create_service_app, get_runtime
+from .errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
+from .internal import ACCOUNT_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient
+from .runtime import Runtime, ServiceSpec
+from .settings import ServiceSettings
+from .unit_of_work import UnitOfWork
+
+__all__ = [
+    "ACCOUNT_HEADER",
+    "AccountId",
+    "Conflict",
+    "InternalCaller",
+    "InternalClient",
+    "InvalidInput",
+    "NotFound",
+    "Runtime",
+    "RuntimeDep",
+    "ServiceError",
+    "ServiceSettings",
+    "ServiceSpec",
+    "TOKEN_HEADER",
+    "Unauthorized",
+    "UnitOfWork",
+    "UnitOfWorkDep",
+    "UpstreamUnavailable",
+    "create_service_app",
+    "get_runtime",
+]

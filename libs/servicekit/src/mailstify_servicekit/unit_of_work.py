@@ -1,0 +1,46 @@
+"""Unit of work: one database transaction, plus the events it stages in the outbox.
+
+    async with uow:
+        ...repository calls on uow.session...
+        uow.emit(event, subject)
+        await uow.commit()
+
+Leaving the block without `commit()` rolls everything back, events included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mailstify_contracts import Event
+from mailstify_messaging import add_to_outbox
+
+
+class UnitOfWork:
+    def __init__(self, sessions: async_sessionmaker, on_events_committed: Callable[[], None] = lambda: None):
+        self._sessions = sessions
+        self._on_events_committed = on_events_committed
+        self._staged: list[tuple[Event, str, str | None]] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        await self.session.begin()
+        self._staged = []
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.session.rollback()
+        await self.session.close()
+
+    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
+        self._staged.append((event, subject, msg_id))
+
+    async def commit(self) -> None:
+        staged, self._staged = self._staged, []
+        await add_to_outbox(self.session, staged)
+        await self.session.commit()
+        if staged:
+            self._on_events_committed()

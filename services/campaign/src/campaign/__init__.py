@@ -1,0 +1,1 @@
+"""Mailstify campaign service."""

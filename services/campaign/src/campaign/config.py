@@ -1,0 +1,5 @@
+from mailstify_servicekit import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    service_name: str = "campaign"

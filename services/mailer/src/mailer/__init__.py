@@ -1,0 +1,1 @@
+"""Mailstify mailer service."""
