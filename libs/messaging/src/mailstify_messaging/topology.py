@@ -73,12 +73,18 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     await js.add_consumer(spec.stream, consumer_config(spec))
 
 
-async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec) -> None:
+async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: int = 1) -> None:
     try:
         await js.key_value(spec.bucket)
     except NotFoundError:
         await js.create_key_value(
-            KeyValueConfig(bucket=spec.bucket, history=spec.history, ttl=spec.ttl_seconds, description=spec.description)
+            KeyValueConfig(
+                bucket=spec.bucket,
+                history=spec.history,
+                ttl=spec.ttl_seconds,
+                description=spec.description,
+                replicas=replicas,
+            )
         )
 
 
@@ -87,10 +93,12 @@ async def ensure_topology(
     streams: Iterable[StreamSpec] = STREAMS,
     consumers: Iterable[ConsumerSpec] = CONSUMERS,
     buckets: Iterable[KeyValueSpec] = KEY_VALUE_BUCKETS,
+    replicas: int = 1,
 ) -> None:
+    """`replicas`: 1 for the embedded stack and tests, 3 in production (ARCHITECTURE.md §5)."""
     for stream in streams:
-        await ensure_stream(js, stream)
+        await ensure_stream(js, stream, replicas)
     for consumer in consumers:
         await ensure_consumer(js, consumer)
     for bucket in buckets:
-        await ensure_key_value(js, bucket)
+        await ensure_key_value(js, bucket, replicas)

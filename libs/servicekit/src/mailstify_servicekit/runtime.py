@@ -88,7 +88,7 @@ class Runtime:
         )
         self.nc = await _until_done("nats", lambda: connect(settings.nats_url, name=self.spec.name))
         self.js = self.nc.jetstream()
-        await _until_done("jetstream topology", lambda: ensure_topology(self.js))
+        await _until_done("jetstream topology", lambda: ensure_topology(self.js, replicas=settings.jetstream_replicas))
         if self.spec.on_boot:
             await self.spec.on_boot(self)
         self.relay = OutboxRelay(self.engine, self.js)

@@ -14,6 +14,8 @@ class ServiceSettings(BaseSettings):
     # Development convenience: create the service's database when it does not exist yet.
     database_autocreate: bool = True
     nats_url: str = "nats://127.0.0.1:4222"
+    # Stream and bucket replicas this service declares: 3 on a production JetStream cluster.
+    jetstream_replicas: int = Field(1, ge=1, le=5)
     # Shared secret the gateway presents to internal services; they trust its account header only then.
     internal_token: SecretStr = SecretStr("dev-internal-token")
     secret_key: SecretStr = SecretStr("dev-secret-key-change-me")
