@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 
-import nats
 from nats.aio.client import Client
 
 log = logging.getLogger(__name__)
 
 
 async def connect(url: str, name: str) -> Client:
+    client = Client()
+
     async def on_disconnected() -> None:
+        if client.is_closed:  # our own close() at shutdown also reports a disconnect
+            return
         log.warning("nats disconnected; reconnecting", extra={"nats_client": name})
 
     async def on_reconnected() -> None:
@@ -20,7 +23,7 @@ async def connect(url: str, name: str) -> Client:
     async def on_error(exc: Exception) -> None:
         log.warning("nats error: %s", exc, extra={"nats_client": name})
 
-    return await nats.connect(
+    await client.connect(
         servers=[url],
         name=name,
         # A service outlives any NATS restart: never give up, the readiness probe reports the gap.
@@ -32,3 +35,4 @@ async def connect(url: str, name: str) -> Client:
         reconnected_cb=on_reconnected,
         error_cb=on_error,
     )
+    return client

@@ -80,15 +80,23 @@ class PullConsumer:
     async def run(self) -> None:
         subscription = await self._subscribe()
         size = self.batch_size or self.spec.batch_size
-        while not self._stopping.is_set():
+        try:
+            while not self._stopping.is_set():
+                try:
+                    messages = await subscription.fetch(size, timeout=self.fetch_timeout)
+                except TimeoutError:  # nats-py raises its own TimeoutError or, at fetch's deadline, asyncio's
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, nats.errors.NoRespondersError):
+                    await asyncio.sleep(0.5)
+                    continue
+                await self.process(messages)
+        finally:
+            # A pull subscription left subscribed keeps stray fetch-timeout replies in its queue,
+            # and `nc.drain()` then waits its full 30 s timeout for them at every shutdown.
             try:
-                messages = await subscription.fetch(size, timeout=self.fetch_timeout)
-            except nats.errors.TimeoutError:
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, nats.errors.NoRespondersError):
-                await asyncio.sleep(0.5)
-                continue
-            await self.process(messages)
+                await subscription.unsubscribe()
+            except nats.errors.Error:
+                pass
 
     def stop(self) -> None:
         self._stopping.set()
@@ -104,7 +112,8 @@ class PullConsumer:
                 await asyncio.sleep(1.0)
 
     async def process(self, messages: list[Msg]) -> None:
-        deliveries = [d for d in (await self._decode(m) for m in messages) if d is not None]
+        decoded = [await self._decode(m) for m in messages]
+        deliveries = [d for d in decoded if d is not None]
         if not deliveries:
             return
         subject = deliveries[0].msg.subject

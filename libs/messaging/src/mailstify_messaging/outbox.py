@@ -81,6 +81,8 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while not self._stopping.is_set():
+            # Cleared before reading the table, so a wake() during the batch is not lost.
+            self._wakeup.clear()
             try:
                 published = await self.relay_batch()
             except Exception as exc:  # database or NATS briefly away: keep the rows, try again
@@ -88,7 +90,6 @@ class OutboxRelay:
                 published = 0
                 await asyncio.sleep(1.0)
             if published < self.batch_size:
-                self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.idle_interval)
                 except TimeoutError:

@@ -2,8 +2,10 @@
 the FastAPI app with health probes, the background runtime, internal auth and errors."""
 
 from .app import RuntimeDep, UnitOfWorkDep, create_service_app, get_runtime
-from .errors import Conflict, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
+from .emails import normalise_email
+from .errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
 from .internal import ACCOUNT_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient
+from .pagination import Page, PageCursor, PageLimit, decode_cursor, encode_cursor, split_page
 from .runtime import Runtime, ServiceSpec
 from .settings import ServiceSettings
 from .unit_of_work import UnitOfWork
@@ -12,6 +14,7 @@ __all__ = [
     "ACCOUNT_HEADER",
     "AccountId",
     "Conflict",
+    "Forbidden",
     "InternalCaller",
     "InternalClient",
     "InvalidInput",
@@ -28,4 +31,11 @@ __all__ = [
     "UpstreamUnavailable",
     "create_service_app",
     "get_runtime",
+    "normalise_email",
+    "Page",
+    "PageCursor",
+    "PageLimit",
+    "decode_cursor",
+    "encode_cursor",
+    "split_page",
 ]

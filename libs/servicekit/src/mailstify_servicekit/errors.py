@@ -35,6 +35,10 @@ class Unauthorized(ServiceError):
     status_code = 401
 
 
+class Forbidden(ServiceError):
+    status_code = 403
+
+
 class UpstreamUnavailable(ServiceError):
     status_code = 503
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import sqlalchemy as sa
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -124,7 +125,11 @@ class Runtime:
         if self.spec.on_shutdown:
             await self.spec.on_shutdown(self)
         if self.nc and not self.nc.is_closed:
-            await self.nc.drain()
+            try:
+                await self.nc.drain()
+            except (nats.errors.Error, TimeoutError):
+                # NATS may be stopping at the same moment (Ctrl-C on the whole stack): nothing to flush to.
+                await self.nc.close()
         await self.engine.dispose()
 
 

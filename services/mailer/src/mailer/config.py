@@ -1,5 +1,67 @@
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+
+from mailstify_contracts import topology
 from mailstify_servicekit import ServiceSettings
+
+# Where mail goes in development when no SMTP server is configured: the devstack's inbox.
+DEV_INBOX_HOST = "127.0.0.1"
+DEV_INBOX_PORT = 1025
+
+# Time kept between the last SMTP transaction a batch may start and its lease running out, for
+# recording the outcomes.
+RECORD_MARGIN_SECONDS = 10.0
+
+SmtpTls = Literal["none", "starttls", "tls"]
 
 
 class Settings(ServiceSettings):
     service_name: str = "mailer"
+
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: SmtpTls = "none"
+    # Per SMTP transaction, connecting included.
+    smtp_timeout: float = 30.0
+    # Persistent connections per replica; a batch's messages are spread over all of them.
+    smtp_pool_size: int = 4
+
+    batch_size: int = topology.MAILER_DELIVERIES.batch_size
+    # How long a claimed ledger row belongs to this replica. A row still `sending` after its lease
+    # means its mailer died mid-send; it is then recorded `unknown`, never re-sent (§6 rule 3). Kept
+    # below the consumer's ack_wait so that a redelivery after a crash finds the lease expired.
+    lease_seconds: float = 100.0
+    # How often the campaign content is re-read from the content store (a cheap revision check:
+    # templates are compiled again only when the content changed).
+    content_refresh_seconds: float = 5.0
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        if self.smtp_host is None:
+            return DEV_INBOX_HOST, self.smtp_port or DEV_INBOX_PORT
+        default_port = {"none": 25, "starttls": 587, "tls": 465}[self.smtp_tls]
+        return self.smtp_host, self.smtp_port or default_port
+
+    @property
+    def send_budget_seconds(self) -> float:
+        """How long after claiming a batch the mailer may still start an SMTP transaction for it."""
+        return self.lease_seconds - self.smtp_timeout - RECORD_MARGIN_SECONDS
+
+    @model_validator(mode="after")
+    def _lease_covers_a_send(self) -> "Settings":
+        if self.send_budget_seconds <= 0:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must exceed smtp_timeout ({self.smtp_timeout}) "
+                f"+ {RECORD_MARGIN_SECONDS}s"
+            )
+        if self.lease_seconds >= topology.MAILER_DELIVERIES.ack_wait_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must stay below the consumer's ack_wait "
+                f"({topology.MAILER_DELIVERIES.ack_wait_seconds}s)"
+            )
+        if self.smtp_pool_size < 1 or self.batch_size < 1:
+            raise ValueError("smtp_pool_size and batch_size must be at least 1")
+        return self

@@ -3,7 +3,8 @@ from fastapi import FastAPI
 from mailstify_servicekit import create_service_app
 
 from ..bootstrap import bootstrap
+from ..config import Settings
 
 
-def create_app() -> FastAPI:
-    return create_service_app(bootstrap(), routers=[])
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(bootstrap(settings), routers=[])

@@ -1,0 +1,1 @@
+"""Pure delivery logic: claiming decisions, SMTP outcome classification, rendering, MIME, tokens."""

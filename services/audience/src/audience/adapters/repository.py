@@ -1,0 +1,181 @@
+"""Reading and writing lists and subscribers. Every query is scoped by account: a row of another
+account is indistinguishable from a missing one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.model import MailingList, Subscriber
+from .tables import lists, subscribers
+
+_subscribed_count = (
+    sa.select(sa.func.count())
+    .where(subscribers.c.list_id == lists.c.id, subscribers.c.status == "subscribed")
+    .correlate(lists)
+    .scalar_subquery()
+    .label("subscriber_count")
+)
+
+
+def _mailing_list(row: sa.Row) -> MailingList:
+    return MailingList(**row._mapping)
+
+
+def _subscriber(row: sa.Row) -> Subscriber:
+    return Subscriber(**row._mapping)
+
+
+def is_unique_violation(error: IntegrityError, constraint: str) -> bool:
+    return getattr(getattr(error.orig, "diag", None), "constraint_name", None) == constraint
+
+
+async def _update(
+    session: AsyncSession, table: sa.Table, entity: MailingList | Subscriber, unique: str, changes: dict[str, Any]
+) -> bool:
+    """Apply `changes` to the row and to `entity`; False when they would break the `unique` constraint."""
+    statement = (
+        sa.update(table)
+        .where(table.c.id == entity.id)
+        .values(**changes, updated_at=sa.func.now())
+        .returning(table.c.updated_at)
+    )
+    try:
+        # A savepoint, so a refused change leaves the transaction usable for the caller.
+        async with session.begin_nested():
+            entity.updated_at = (await session.execute(statement)).scalar_one()
+    except IntegrityError as error:
+        if is_unique_violation(error, unique):
+            return False
+        raise
+    for key, value in changes.items():
+        setattr(entity, key, value)
+    return True
+
+
+class ListRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, account_id: str, name: str, description: str) -> MailingList | None:
+        """The new list, or None when the account already has a list of that name."""
+        # ON CONFLICT instead of check-then-insert: two concurrent creates cannot both win.
+        statement = (
+            insert(lists)
+            .values(account_id=account_id, name=name, description=description)
+            .on_conflict_do_nothing(constraint="uq_lists_account_name")
+            .returning(*lists.c)
+        )
+        row = (await self.session.execute(statement)).first()
+        return _mailing_list(row) if row else None
+
+    async def get(self, account_id: str, list_id: int, *, with_count: bool = True) -> MailingList | None:
+        """`with_count=False` when only ownership matters: counting a big list is not free."""
+        columns = [*lists.c, _subscribed_count] if with_count else list(lists.c)
+        statement = sa.select(*columns).where(lists.c.id == list_id, lists.c.account_id == account_id)
+        row = (await self.session.execute(statement)).first()
+        return _mailing_list(row) if row else None
+
+    async def page(self, account_id: str, after: int, limit: int) -> list[MailingList]:
+        # The correlated count runs only for the lists on this page, each an index-only scan of
+        # ix_subscribers_subscribed; fetching limit + 1 tells whether another page exists.
+        statement = (
+            sa.select(*lists.c, _subscribed_count)
+            .where(lists.c.account_id == account_id, lists.c.id > after)
+            .order_by(lists.c.id)
+            .limit(limit + 1)
+        )
+        return [_mailing_list(row) for row in await self.session.execute(statement)]
+
+    async def update(self, mailing_list: MailingList, **changes: Any) -> bool:
+        """False when the new name is taken by another list of the account."""
+        return await _update(self.session, lists, mailing_list, "uq_lists_account_name", changes)
+
+    async def delete(self, mailing_list: MailingList) -> None:
+        # Its subscribers go with it (ON DELETE CASCADE).
+        await self.session.execute(sa.delete(lists).where(lists.c.id == mailing_list.id))
+
+
+class SubscriberRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, mailing_list: MailingList, **values: Any) -> Subscriber | None:
+        """The new subscriber, or None when the email is already on the list."""
+        statement = (
+            insert(subscribers)
+            .values(account_id=mailing_list.account_id, list_id=mailing_list.id, **values)
+            .on_conflict_do_nothing(constraint="uq_subscribers_list_email")
+            .returning(*subscribers.c)
+        )
+        row = (await self.session.execute(statement)).first()
+        return _subscriber(row) if row else None
+
+    async def get(self, account_id: str, list_id: int, subscriber_id: int) -> Subscriber | None:
+        statement = sa.select(subscribers).where(
+            subscribers.c.id == subscriber_id,
+            subscribers.c.list_id == list_id,
+            subscribers.c.account_id == account_id,
+        )
+        row = (await self.session.execute(statement)).first()
+        return _subscriber(row) if row else None
+
+    async def page(
+        self, list_id: int, after: int, limit: int, status: str | None = None, text: str | None = None
+    ) -> list[Subscriber]:
+        conditions = [subscribers.c.list_id == list_id, subscribers.c.id > after]
+        if status:
+            conditions.append(subscribers.c.status == status)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(
+                sa.or_(
+                    subscribers.c.email.ilike(pattern, escape="\\"),
+                    subscribers.c.first_name.ilike(pattern, escape="\\"),
+                    subscribers.c.last_name.ilike(pattern, escape="\\"),
+                )
+            )
+        # Keyset on ix_subscribers_list_id_id: constant cost per page however deep the client pages,
+        # unlike OFFSET; the filters are applied while walking the index.
+        statement = sa.select(subscribers).where(*conditions).order_by(subscribers.c.id).limit(limit + 1)
+        return [_subscriber(row) for row in await self.session.execute(statement)]
+
+    async def update(self, subscriber: Subscriber, **changes: Any) -> bool:
+        """False when the new email is already on the list."""
+        return await _update(self.session, subscribers, subscriber, "uq_subscribers_list_email", changes)
+
+    async def delete(self, subscriber: Subscriber) -> None:
+        await self.session.execute(sa.delete(subscribers).where(subscribers.c.id == subscriber.id))
+
+    async def max_id(self, list_id: int) -> int:
+        """The newest subscriber id of the list (any status): the upper bound of a recipients snapshot."""
+        statement = sa.select(sa.func.coalesce(sa.func.max(subscribers.c.id), 0)).where(
+            subscribers.c.list_id == list_id
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[sa.Row]:
+        # Range scan of the partial index ix_subscribers_subscribed; `id <= up_to` pins the snapshot
+        # taken on the first page, so subscribers added during a send are not picked up half-way.
+        statement = (
+            sa.select(
+                subscribers.c.id,
+                subscribers.c.email,
+                subscribers.c.first_name,
+                subscribers.c.last_name,
+                subscribers.c.attributes,
+            )
+            .where(
+                subscribers.c.list_id == list_id,
+                subscribers.c.status == "subscribed",
+                subscribers.c.id > after,
+                subscribers.c.id <= up_to,
+            )
+            .order_by(subscribers.c.id)
+            .limit(limit + 1)
+        )
+        return list(await self.session.execute(statement))

@@ -1,0 +1,40 @@
+"""The audience database's tables (SQLAlchemy Core). The schema itself is created by the hand-written
+migrations in `migrations/versions`; keep the two in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+lists = sa.Table(
+    "lists",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("account_id", "name", name="uq_lists_account_name"),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("list_id", sa.BigInteger, sa.ForeignKey("lists.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("first_name", sa.Text),
+    sa.Column("last_name", sa.Text),
+    sa.Column("attributes", JSONB, nullable=False, server_default="{}"),
+    sa.Column("status", sa.Text, nullable=False, server_default="subscribed"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("list_id", "email", name="uq_subscribers_list_email"),
+    sa.CheckConstraint(
+        "status IN ('subscribed', 'unsubscribed', 'bounced', 'complained')", name="ck_subscribers_status"
+    ),
+)

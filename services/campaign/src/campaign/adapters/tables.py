@@ -1,0 +1,42 @@
+"""The campaign service's tables (SQLAlchemy Core). The migration in `migrations/versions` creates
+them; keep the two in step."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("list_id", sa.Text, nullable=False),
+    sa.Column("from_name", sa.Text, nullable=False),
+    sa.Column("from_email", sa.Text, nullable=False),
+    sa.Column("reply_to", sa.Text),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("body_text", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("total", sa.Integer),
+    sa.Column("sent_count", sa.Integer, nullable=False),
+    sa.Column("failed_count", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("send_requested_at", sa.DateTime(timezone=True)),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+campaign_results = sa.Table(
+    "campaign_results",
+    metadata,
+    sa.Column("campaign_id", sa.Text, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("subscriber_id", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)

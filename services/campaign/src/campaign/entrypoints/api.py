@@ -1,0 +1,89 @@
+"""Public campaign routes (/api/v1/campaigns, behind the gateway): translate HTTP to service-layer calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Response, status
+from opentelemetry import trace
+
+from mailstify_servicekit import AccountId, PageCursor, PageLimit, RuntimeDep, UnitOfWorkDep, UpstreamUnavailable
+from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
+
+from ..adapters.unit_of_work import SqlCampaignUnitOfWork
+from ..service_layer import campaigns
+from ..service_layer.ports import ListDirectory
+from .schemas import CampaignCreate, CampaignOut, CampaignPage, CampaignPatch, DeliveryOut, DeliveryPage, SendRequest
+
+AUDIENCE_LISTS = "audience_lists"
+
+
+def campaign_unit_of_work(uow: UnitOfWorkDep) -> SqlCampaignUnitOfWork:
+    return SqlCampaignUnitOfWork(uow)
+
+
+def audience_lists(runtime: RuntimeDep) -> ListDirectory:
+    lists = runtime.extras.get(AUDIENCE_LISTS)
+    if lists is None:
+        raise UpstreamUnavailable("campaign service is starting; try again shortly")
+    return lists
+
+
+Uow = Annotated[SqlCampaignUnitOfWork, Depends(campaign_unit_of_work)]
+Lists = Annotated[ListDirectory, Depends(audience_lists)]
+
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_campaign(body: CampaignCreate, account_id: AccountId, uow: Uow, lists: Lists) -> CampaignOut:
+    return CampaignOut.of(await campaigns.create_campaign(uow, lists, account_id, body.model_dump()))
+
+
+@router.get("")
+async def list_campaigns(
+    account_id: AccountId, uow: Uow, limit: PageLimit = DEFAULT_PAGE_SIZE, cursor: PageCursor = None
+) -> CampaignPage:
+    page = await campaigns.list_campaigns(uow, account_id, limit, cursor)
+    return CampaignPage(items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{campaign_id}")
+async def get_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await campaigns.get_campaign(uow, account_id, campaign_id))
+
+
+@router.patch("/{campaign_id}")
+async def update_campaign(
+    campaign_id: str, body: CampaignPatch, account_id: AccountId, uow: Uow, lists: Lists
+) -> CampaignOut:
+    changes = body.model_dump(exclude_unset=True)
+    return CampaignOut.of(await campaigns.update_campaign(uow, lists, account_id, campaign_id, changes))
+
+
+@router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> Response:
+    await campaigns.delete_campaign(uow, account_id, campaign_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED)
+async def send_campaign(
+    campaign_id: str, account_id: AccountId, uow: Uow, lists: Lists, body: SendRequest | None = None
+) -> CampaignOut:
+    trace.get_current_span().set_attribute("campaign.id", campaign_id)
+    send_at = body.send_at if body else None
+    return CampaignOut.of(await campaigns.request_send(uow, lists, account_id, campaign_id, send_at))
+
+
+@router.get("/{campaign_id}/deliveries")
+async def list_deliveries(
+    campaign_id: str,
+    account_id: AccountId,
+    uow: Uow,
+    status: Literal["sent", "failed"] | None = None,
+    limit: PageLimit = DEFAULT_PAGE_SIZE,
+    cursor: PageCursor = None,
+) -> DeliveryPage:
+    page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor)
+    return DeliveryPage(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)

@@ -1,0 +1,189 @@
+"""Use cases of the campaign API: create, edit, list, delete, and request a send."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from mailstify_contracts import CampaignSendRequested, subjects
+from mailstify_servicekit import InvalidInput, NotFound, Page, decode_cursor, normalise_email, split_page
+
+from ..domain.content import check_template, sanitize_html
+from ..domain.model import Campaign
+from .ports import CampaignUnitOfWork, DeliveryRecord, ListDirectory
+
+# Fields a client may set; the rest is the campaign's own state.
+EDITABLE_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "reply_to", "body_html", "body_text")
+REQUIRED_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "body_html")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _address(field: str, value: str) -> str:
+    try:
+        return normalise_email(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc.detail}") from exc
+
+
+def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise client-supplied content; raises InvalidInput with the field name."""
+    cleaned = dict(fields)
+    for name in REQUIRED_FIELDS:
+        if name in cleaned and cleaned[name] is None:
+            raise InvalidInput(f"{name}: must not be null")
+    for name in ("name", "subject", "from_name", "list_id"):
+        if name in cleaned and not cleaned[name].strip():
+            raise InvalidInput(f"{name}: must not be empty")
+    if "from_email" in cleaned:
+        cleaned["from_email"] = _address("from_email", cleaned["from_email"])
+    if cleaned.get("reply_to"):
+        cleaned["reply_to"] = _address("reply_to", cleaned["reply_to"])
+    elif "reply_to" in cleaned:
+        cleaned["reply_to"] = None
+    for name in ("subject", "body_html", "body_text"):
+        # Checked before sanitising, so a syntax error's line number is the line the author wrote.
+        check_template(name, cleaned.get(name))
+    if "body_html" in cleaned:
+        cleaned["body_html"] = sanitize_html(cleaned["body_html"])
+    return cleaned
+
+
+def _time_position(at: datetime, item_id: str) -> dict[str, str]:
+    return {"at": at.isoformat(), "id": item_id}
+
+
+def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (timestamp, id) sort key both pages here are ordered by."""
+    if not cursor:
+        return None
+    position = decode_cursor(cursor)
+    try:
+        return datetime.fromisoformat(position["at"]), str(position["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("cursor is not valid; pass the next_cursor of the previous page unchanged") from exc
+
+
+async def _require_list(lists: ListDirectory, account_id: str, list_id: str) -> int:
+    found = await lists.find_list(account_id, list_id)
+    if found is None:
+        raise InvalidInput(f"list {list_id} not found")
+    return found.subscriber_count
+
+
+async def _load(uow: CampaignUnitOfWork, account_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign:
+    campaign = await uow.campaigns.get(account_id, campaign_id, for_update=for_update)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign
+
+
+async def create_campaign(
+    uow: CampaignUnitOfWork, lists: ListDirectory, account_id: str, fields: dict[str, Any]
+) -> Campaign:
+    cleaned = _clean_fields(fields)
+    await _require_list(lists, account_id, cleaned["list_id"])
+    now = _now()
+    campaign = Campaign(
+        id=uuid.uuid4().hex,
+        account_id=account_id,
+        created_at=now,
+        updated_at=now,
+        **{name: cleaned.get(name) for name in EDITABLE_FIELDS},
+    )
+    async with uow:
+        await uow.campaigns.add(campaign)
+        await uow.commit()
+    return campaign
+
+
+async def get_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
+    async with uow:
+        return await _load(uow, account_id, campaign_id)
+
+
+async def list_campaigns(uow: CampaignUnitOfWork, account_id: str, limit: int, cursor: str | None) -> Page[Campaign]:
+    async with uow:
+        rows = await uow.campaigns.list_newest_first(account_id, limit + 1, _time_key(cursor))
+    items, next_cursor = split_page(rows, limit, lambda c: _time_position(c.created_at, c.id))
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def update_campaign(
+    uow: CampaignUnitOfWork, lists: ListDirectory, account_id: str, campaign_id: str, changes: dict[str, Any]
+) -> Campaign:
+    cleaned = _clean_fields({k: v for k, v in changes.items() if k in EDITABLE_FIELDS})
+    async with uow:
+        current = await _load(uow, account_id, campaign_id)
+    current.ensure_editable()
+    if "list_id" in cleaned and cleaned["list_id"] != current.list_id:
+        await _require_list(lists, account_id, cleaned["list_id"])
+    async with uow:
+        # Re-read under the lock: a send may have started while the list was being checked.
+        campaign = await _load(uow, account_id, campaign_id, for_update=True)
+        campaign.ensure_editable()
+        for name, value in cleaned.items():
+            setattr(campaign, name, value)
+        campaign.updated_at = _now()
+        await uow.campaigns.save(campaign)
+        await uow.commit()
+    return campaign
+
+
+async def delete_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> None:
+    async with uow:
+        campaign = await _load(uow, account_id, campaign_id, for_update=True)
+        campaign.ensure_deletable()
+        await uow.campaigns.delete(campaign.id)
+        await uow.commit()
+
+
+async def request_send(
+    uow: CampaignUnitOfWork,
+    lists: ListDirectory,
+    account_id: str,
+    campaign_id: str,
+    send_at: datetime | None = None,
+) -> Campaign:
+    """Move a draft to `sending` and stage CampaignSendRequested in the same transaction."""
+    if send_at is not None:
+        raise InvalidInput("send_at: scheduling is not supported yet; omit send_at to send now")
+    async with uow:
+        campaign = await _load(uow, account_id, campaign_id)
+    campaign.ensure_sendable()
+    # The audience service is asked outside any transaction, so no row lock waits on another service.
+    if await _require_list(lists, account_id, campaign.list_id) == 0:
+        raise InvalidInput(f"list {campaign.list_id} has no subscribed subscribers")
+    async with uow:
+        # The row lock makes the draft → sending transition happen once: a concurrent send waits here
+        # and then finds the campaign already sending.
+        campaign = await _load(uow, account_id, campaign_id, for_update=True)
+        campaign.start_sending(_now())
+        await uow.campaigns.save(campaign)
+        uow.emit(
+            CampaignSendRequested(
+                account_id=account_id, campaign_id=campaign.id, list_id=campaign.list_id, content=campaign.content()
+            ),
+            subjects.CAMPAIGN_SEND_REQUESTED,
+        )
+        uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+        await uow.commit()
+    return campaign
+
+
+async def list_deliveries(
+    uow: CampaignUnitOfWork,
+    account_id: str,
+    campaign_id: str,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[DeliveryRecord]:
+    async with uow:
+        await _load(uow, account_id, campaign_id)
+        rows = await uow.results.page(campaign_id, status, limit + 1, _time_key(cursor))
+    items, next_cursor = split_page(rows, limit, lambda d: _time_position(d.recorded_at, d.subscriber_id))
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,73 @@
+"""What the service layer needs from the outside world, as protocols: the SQL adapters implement them
+in production, in-memory fakes in the unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Self
+
+from mailstify_contracts import Event
+
+from ..domain.model import Campaign, Outcome
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    subscriber_id: str
+    email: str
+    status: str
+    detail: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    id: str
+    subscriber_count: int
+
+
+class CampaignRepository(Protocol):
+    async def add(self, campaign: Campaign) -> None: ...
+
+    async def get(self, account_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign | None: ...
+
+    async def lock_many(self, campaign_ids: Sequence[str]) -> dict[str, Campaign]: ...
+
+    async def save(self, campaign: Campaign) -> None: ...
+
+    async def delete(self, campaign_id: str) -> None: ...
+
+    async def list_newest_first(
+        self, account_id: str, limit: int, before: tuple[datetime, str] | None
+    ) -> list[Campaign]: ...
+
+
+class ResultLedger(Protocol):
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[tuple[str, str]]: ...
+
+    async def page(
+        self, campaign_id: str, outcome: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[DeliveryRecord]: ...
+
+
+class CampaignUnitOfWork(Protocol):
+    """One transaction over the repositories; events emitted inside it go to the outbox on commit."""
+
+    campaigns: CampaignRepository
+    results: ResultLedger
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class ListDirectory(Protocol):
+    """The audience service's view of a list; None when the account has no such list."""
+
+    async def find_list(self, account_id: str, list_id: str) -> ListInfo | None: ...

@@ -1,0 +1,55 @@
+"""Use cases driven by events: fan-out totals and delivery outcomes, and the flip to `sent`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from mailstify_contracts import subjects
+
+from ..domain.model import Outcome, tally_by_campaign
+from .ports import CampaignUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+async def record_fanout_completed(uow: CampaignUnitOfWork, account_id: str, campaign_id: str, total: int) -> None:
+    """Set the total once; the campaign is `sent` right away if every outcome is already in (or total is 0)."""
+    async with uow:
+        campaign = await uow.campaigns.get(account_id, campaign_id, for_update=True)
+        if campaign is None:
+            log.info("fan-out completed for unknown campaign %s; ignored", campaign_id)
+            return
+        if campaign.fanout_completed(total, datetime.now(UTC)):
+            await uow.campaigns.save(campaign)
+            uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+            await uow.commit()
+
+
+async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> None:
+    """Record a batch of delivery outcomes in one transaction; count only the ones new to the ledger."""
+    first_per_recipient: dict[tuple[str, str], Outcome] = {}
+    for outcome in outcomes:
+        if not outcome.is_test:
+            first_per_recipient.setdefault((outcome.campaign_id, outcome.subscriber_id), outcome)
+    if not first_per_recipient:
+        return
+    now = datetime.now(UTC)
+    async with uow:
+        # Locking the touched campaigns first serialises this batch with fan-out completion and with
+        # other batches of the same campaign, so the counts and the flip to `sent` are never lost.
+        campaigns = await uow.campaigns.lock_many([cid for cid, _ in first_per_recipient])
+        known = [
+            o
+            for o in first_per_recipient.values()
+            if o.campaign_id in campaigns and campaigns[o.campaign_id].account_id == o.account_id
+        ]
+        if len(known) < len(first_per_recipient):
+            log.info("ignored %d outcomes of unknown campaigns", len(first_per_recipient) - len(known))
+        recorded = await uow.results.record(known, now)
+        for campaign_id, tally in tally_by_campaign(recorded).items():
+            campaign = campaigns[campaign_id]
+            if campaign.add_outcomes(tally.sent, tally.failed, now):
+                await uow.campaigns.save(campaign)
+                uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+        await uow.commit()

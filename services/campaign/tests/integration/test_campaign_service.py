@@ -1,0 +1,278 @@
+"""The campaign service against real PostgreSQL and NATS, with a stub audience service over HTTP:
+the send request reaches the CAMPAIGN stream exactly once, the guards answer 409/422, and delivery
+outcomes and fan-out totals (in either order) turn a campaign `sent` with exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import nats
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from nats.js import JetStreamContext
+
+from mailstify_contracts import (
+    CampaignSendRequested,
+    DeliveryFailed,
+    DeliverySucceeded,
+    Event,
+    FanoutCompleted,
+    subjects,
+    topology,
+)
+from mailstify_devstack.inprocess import running_service, serve_app, stream_events, until
+from mailstify_messaging import OutgoingMessage, publish_many
+from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
+
+from campaign.config import Settings
+from campaign.entrypoints.app import create_app
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "campaign-test-token"
+ACCOUNT = f"acct-{uuid.uuid4().hex[:8]}"
+LISTS = {"list-full": 3, "list-empty": 0}
+
+
+def stub_audience() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/api/v1/lists/{list_id}")
+    async def get_list(list_id: str, request: Request) -> JSONResponse:
+        known = request.headers.get(TOKEN_HEADER) == TOKEN and request.headers.get(ACCOUNT_HEADER) == ACCOUNT
+        if not known or list_id not in LISTS:
+            return JSONResponse({"detail": f"list {list_id} not found"}, status_code=404)
+        return JSONResponse(
+            {
+                "id": list_id,
+                "name": list_id,
+                "description": None,
+                "subscriber_count": LISTS[list_id],
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+        )
+
+    return app
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    app: FastAPI
+    js: JetStreamContext
+
+    async def create(self, expect: int = 201, **overrides: object) -> dict:
+        body = {
+            "name": "Welcome",
+            "subject": "Hello {{ subscriber.first_name }}",
+            "list_id": "list-full",
+            "from_name": "Team",
+            "from_email": "team@example.com",
+            "body_html": "<p>Hi {{ subscriber.first_name }}</p>",
+            **overrides,
+        }
+        response = await self.client.post("/api/v1/campaigns", json=body)
+        assert response.status_code == expect, response.text
+        return response.json()
+
+    async def get(self, campaign_id: str) -> dict:
+        response = await self.client.get(f"/api/v1/campaigns/{campaign_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def send(self, campaign_id: str) -> httpx.Response:
+        return await self.client.post(f"/api/v1/campaigns/{campaign_id}/send", json={})
+
+    async def outbox_size(self) -> int:
+        async with self.app.state.runtime.engine.connect() as conn:
+            return (await conn.execute(sa.text("SELECT count(*) FROM outbox"))).scalar_one()
+
+    async def publish(self, *events: tuple[Event, str]) -> None:
+        # Fresh msg ids: duplicates must be absorbed by the service, not by JetStream's de-duplication.
+        await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
+
+
+@pytest.fixture
+async def service(nats_server, fresh_database) -> AsyncIterator[Service]:
+    async with serve_app(stub_audience()) as audience_url:
+        settings = Settings(
+            database_url=fresh_database, nats_url=nats_server.url, audience_url=audience_url, internal_token=TOKEN
+        )
+        app = create_app(settings)
+        async with running_service(app) as client:
+            client.headers.update({TOKEN_HEADER: TOKEN, ACCOUNT_HEADER: ACCOUNT})
+            nc = await nats.connect(nats_server.url)
+            try:
+                yield Service(client, app, nc.jetstream())
+            finally:
+                await nc.close()
+
+
+def succeeded(campaign_id: str, subscriber_id: str) -> tuple[Event, str]:
+    event = DeliverySucceeded(
+        account_id=ACCOUNT,
+        campaign_id=campaign_id,
+        subscriber_id=subscriber_id,
+        email=f"s{subscriber_id}@example.com",
+        message_id=f"<{campaign_id}.{subscriber_id}@example.com>",
+        smtp_reply="250 2.0.0 queued",
+    )
+    return event, subjects.MAIL_RESULT_SUCCEEDED
+
+
+def failed(campaign_id: str, subscriber_id: str) -> tuple[Event, str]:
+    event = DeliveryFailed(
+        account_id=ACCOUNT,
+        campaign_id=campaign_id,
+        subscriber_id=subscriber_id,
+        email=f"s{subscriber_id}@example.com",
+        reason="550 5.1.1 no such user",
+        permanent=True,
+        smtp_code=550,
+        hard_bounce=True,
+    )
+    return event, subjects.MAIL_RESULT_FAILED
+
+
+def fanout_completed(campaign_id: str, total: int) -> tuple[Event, str]:
+    return FanoutCompleted(account_id=ACCOUNT, campaign_id=campaign_id, total=total), subjects.CAMPAIGN_FANOUT_COMPLETED
+
+
+async def drained(js: JetStreamContext, spec: topology.ConsumerSpec) -> bool:
+    info = await js.consumer_info(spec.stream, spec.durable)
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_send_stages_the_request_once_and_concurrent_sends_get_one_202(service: Service) -> None:
+    campaign = await service.create()
+
+    responses = await asyncio.gather(*(service.send(campaign["id"]) for _ in range(3)))
+
+    assert sorted(r.status_code for r in responses) == [202, 409, 409]
+    (accepted,) = [r.json() for r in responses if r.status_code == 202]
+    assert (accepted["status"], accepted["total"]) == ("sending", None)
+    assert all("already sending" in r.json()["detail"] for r in responses if r.status_code == 409)
+
+    async def requests_on_stream() -> list[Event]:
+        if await service.outbox_size():
+            return []
+        events = await stream_events(service.js, topology.CAMPAIGN_STREAM.name, subjects.CAMPAIGN_SEND_REQUESTED)
+        return [e for e in events if isinstance(e, CampaignSendRequested) and e.campaign_id == campaign["id"]]
+
+    (request,) = await until(requests_on_stream)
+    assert (request.account_id, request.list_id) == (ACCOUNT, "list-full")
+    assert request.content.body_html == campaign["body_html"]
+    assert request.content.subject == "Hello {{ subscriber.first_name }}"
+
+    again = await service.send(campaign["id"])
+    assert again.status_code == 409
+
+
+async def test_guards_answer_with_clear_client_errors(service: Service) -> None:
+    empty = await service.create(body_html="<p> </p>")
+    response = await service.send(empty["id"])
+    assert (response.status_code, response.json()) == (422, {"detail": "the campaign body is empty"})
+
+    nobody = await service.create(list_id="list-empty")
+    response = await service.send(nobody["id"])
+    assert response.status_code == 422 and "no subscribed subscribers" in response.json()["detail"]
+
+    unknown = await service.create(expect=422, list_id="list-nope")
+    assert unknown == {"detail": "list list-nope not found"}
+
+    broken = await service.create(expect=422, body_html="<p>{{ subscriber.first_name </p>")
+    assert broken["detail"].startswith("body_html: merge-field syntax error on line 1")
+
+    for campaign in (empty, nobody):
+        assert (await service.get(campaign["id"]))["status"] == "draft"
+
+    missing = await service.client.get(f"/api/v1/campaigns/{uuid.uuid4().hex}")
+    assert missing.status_code == 404
+
+
+async def test_duplicate_outcomes_count_once_and_a_late_total_finishes_the_campaign(service: Service) -> None:
+    campaign = await service.create()
+    assert (await service.send(campaign["id"])).status_code == 202
+    cid = campaign["id"]
+
+    await service.publish(
+        succeeded(cid, "1"),
+        succeeded(cid, "2"),
+        failed(cid, "3"),
+        succeeded(cid, "1"),
+        failed(cid, "3"),
+        succeeded(cid, "test:someone@example.com"),
+    )
+    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
+
+    current = await service.get(cid)
+    assert (current["status"], current["total"], current["sent_count"], current["failed_count"]) == (
+        "sending",
+        None,
+        2,
+        1,
+    )
+
+    await service.publish(fanout_completed(cid, 3))
+
+    async def finished() -> dict | None:
+        current = await service.get(cid)
+        return current if current["status"] == "sent" else None
+
+    done = await until(finished)
+    assert (done["total"], done["sent_count"], done["failed_count"]) == (3, 2, 1)
+    assert done["sent_at"] is not None
+
+    failures = (await service.client.get(f"/api/v1/campaigns/{cid}/deliveries", params={"status": "failed"})).json()
+    assert [(d["subscriber_id"], d["status"], d["detail"]) for d in failures["items"]] == [
+        ("3", "failed", "550 5.1.1 no such user")
+    ]
+    everything = (await service.client.get(f"/api/v1/campaigns/{cid}/deliveries", params={"limit": 2})).json()
+    rest = (
+        await service.client.get(
+            f"/api/v1/campaigns/{cid}/deliveries", params={"limit": 2, "cursor": everything["next_cursor"]}
+        )
+    ).json()
+    assert sorted(d["subscriber_id"] for d in everything["items"] + rest["items"]) == ["1", "2", "3"]
+    assert rest["next_cursor"] is None
+
+
+async def test_a_total_known_before_the_outcomes_finishes_the_campaign_with_the_last_one(service: Service) -> None:
+    campaign = await service.create()
+    assert (await service.send(campaign["id"])).status_code == 202
+    cid = campaign["id"]
+
+    await service.publish(fanout_completed(cid, 2), fanout_completed(cid, 2))
+
+    async def total_known() -> dict | None:
+        current = await service.get(cid)
+        return current if current["total"] is not None else None
+
+    assert (await until(total_known))["status"] == "sending"
+
+    await service.publish(succeeded(cid, "10"), failed(cid, "11"))
+
+    async def finished() -> dict | None:
+        current = await service.get(cid)
+        return current if current["status"] == "sent" else None
+
+    done = await until(finished)
+    assert (done["total"], done["sent_count"], done["failed_count"]) == (2, 1, 1)
+
+
+async def test_a_fanout_of_zero_finishes_the_campaign_at_once(service: Service) -> None:
+    campaign = await service.create()
+    assert (await service.send(campaign["id"])).status_code == 202
+
+    await service.publish(fanout_completed(campaign["id"], 0))
+
+    async def finished() -> bool:
+        return (await service.get(campaign["id"]))["status"] == "sent"
+
+    await until(finished)

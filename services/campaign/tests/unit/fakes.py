@@ -1,0 +1,115 @@
+"""In-memory stand-ins for the campaign service's ports, with the same semantics as the SQL ones
+(first insert wins in the ledger; a unit of work commits all or nothing)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Self
+
+from mailstify_contracts import Event
+
+from campaign.domain.model import Campaign, Outcome
+from campaign.service_layer.ports import DeliveryRecord, ListInfo
+
+
+class FakeCampaignRepository:
+    def __init__(self, rows: dict[str, Campaign]):
+        self.rows = rows
+
+    async def add(self, campaign: Campaign) -> None:
+        self.rows[campaign.id] = copy.copy(campaign)
+
+    async def get(self, account_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign | None:
+        found = self.rows.get(campaign_id)
+        return copy.copy(found) if found and found.account_id == account_id else None
+
+    async def lock_many(self, campaign_ids: Sequence[str]) -> dict[str, Campaign]:
+        return {cid: copy.copy(self.rows[cid]) for cid in campaign_ids if cid in self.rows}
+
+    async def save(self, campaign: Campaign) -> None:
+        self.rows[campaign.id] = copy.copy(campaign)
+
+    async def delete(self, campaign_id: str) -> None:
+        self.rows.pop(campaign_id, None)
+
+    async def list_newest_first(
+        self, account_id: str, limit: int, before: tuple[datetime, str] | None
+    ) -> list[Campaign]:
+        mine = sorted(
+            (c for c in self.rows.values() if c.account_id == account_id),
+            key=lambda c: (c.created_at, c.id),
+            reverse=True,
+        )
+        if before is not None:
+            mine = [c for c in mine if (c.created_at, c.id) < before]
+        return [copy.copy(c) for c in mine[:limit]]
+
+
+class FakeResultLedger:
+    def __init__(self, rows: dict[tuple[str, str], DeliveryRecord]):
+        self.rows = rows
+
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[tuple[str, str]]:
+        inserted = []
+        for o in outcomes:
+            if (o.campaign_id, o.subscriber_id) not in self.rows:
+                self.rows[(o.campaign_id, o.subscriber_id)] = DeliveryRecord(
+                    o.subscriber_id, o.email, o.outcome, o.detail, now
+                )
+                inserted.append((o.campaign_id, o.outcome))
+        return inserted
+
+    async def page(
+        self, campaign_id: str, outcome: str | None, limit: int, after: tuple[datetime, str] | None
+    ) -> list[DeliveryRecord]:
+        rows = sorted(
+            (r for (cid, _), r in self.rows.items() if cid == campaign_id and outcome in (None, r.status)),
+            key=lambda r: (r.recorded_at, r.subscriber_id),
+        )
+        if after is not None:
+            rows = [r for r in rows if (r.recorded_at, r.subscriber_id) > after]
+        return rows[:limit]
+
+
+class FakeUnitOfWork:
+    """Works on copies; commit publishes them and the staged events, leaving without commit drops both."""
+
+    def __init__(self) -> None:
+        self.committed_campaigns: dict[str, Campaign] = {}
+        self.committed_results: dict[tuple[str, str], DeliveryRecord] = {}
+        self.events: list[tuple[Event, str, str | None]] = []
+
+    async def __aenter__(self) -> Self:
+        self._campaigns = {k: copy.copy(v) for k, v in self.committed_campaigns.items()}
+        self._results = dict(self.committed_results)
+        self._staged: list[tuple[Event, str, str | None]] = []
+        self.campaigns = FakeCampaignRepository(self._campaigns)
+        self.results = FakeResultLedger(self._results)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._staged = []
+
+    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
+        self._staged.append((event, subject, msg_id))
+
+    async def commit(self) -> None:
+        self.committed_campaigns = self._campaigns
+        self.committed_results = self._results
+        self.events.extend(self._staged)
+        self._staged = []
+
+    def events_of(self, event_type: type[Event]) -> list[Event]:
+        return [e for e, _, _ in self.events if isinstance(e, event_type)]
+
+
+class FakeLists:
+    def __init__(self, **subscriber_counts: int):
+        self.counts = subscriber_counts
+
+    async def find_list(self, account_id: str, list_id: str) -> ListInfo | None:
+        if list_id not in self.counts:
+            return None
+        return ListInfo(id=list_id, subscriber_count=self.counts[list_id])

@@ -1,0 +1,138 @@
+"""The fan-out: from one CampaignSendRequested to one DeliverEmail per recipient, then FanoutCompleted.
+
+Crash-safe and idempotent by construction:
+- progress is checkpointed per page, after the mail queue acknowledged the page, so a redelivered
+  request resumes where the last checkpoint left off (and does nothing once complete);
+- a page published but not checkpointed is published again on resume, and JetStream drops the copies
+  by msg id; the count advances only at the checkpoint, so the total is exact;
+- completion and the FanoutCompleted event are one transaction (outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects
+from mailstify_messaging import backoff_delay
+
+from ..domain.fanout import Fanout, completion_msg_id
+from .ports import ContentStore, DeliveryPublisher, FanoutUnitOfWork, PublishRefused, RecipientPage, RecipientSource
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[], Awaitable[None]]
+
+
+async def _no_progress() -> None:
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dispatcher:
+    new_uow: Callable[[], FanoutUnitOfWork]
+    recipients: RecipientSource
+    publisher: DeliveryPublisher
+    content: ContentStore
+    page_size: int = 1000
+    # Back-pressure retries: short at first, never longer than this between attempts.
+    max_publish_backoff: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+    async def fan_out(self, request: CampaignSendRequested, progress: Progress = _no_progress) -> Fanout:
+        """Fan the campaign out, or resume it; returns the fan-out as it stands when this call is done.
+
+        `progress` is awaited after every page (the caller extends its message's ack deadline there)."""
+        fanout = await self._start(request)
+        if fanout.completed:
+            return fanout
+        # Before any DeliverEmail can reach a mailer; put is an overwrite, so a resume repeats it harmlessly.
+        await self.content.put(request.campaign_id, request.content)
+        while True:
+            page = await self.recipients.page(
+                fanout.account_id,
+                fanout.list_id,
+                after=fanout.last_subscriber_id,
+                up_to=fanout.up_to,
+                limit=self.page_size,
+            )
+            if page is None:
+                log.warning(
+                    "list %s of campaign %s is gone; completing the fan-out", fanout.list_id, fanout.campaign_id
+                )
+                page = RecipientPage(items=[], up_to=fanout.up_to, next_after=None)
+            if fanout.up_to is None and page.up_to is not None:
+                fanout.pin(page.up_to)
+                if not await self._save(fanout):
+                    return fanout
+            if page.items:
+                await self._publish(fanout, page, progress)
+            last_page = page.next_after is None
+            fanout.advance(page.next_after or (page.items[-1].subscriber_id if page.items else None), len(page.items))
+            if not await self._save(fanout, complete=last_page):
+                return fanout
+            await progress()
+            if last_page:
+                log.info("fan-out of campaign %s complete: %d recipients", fanout.campaign_id, fanout.published)
+                return fanout
+
+    async def _start(self, request: CampaignSendRequested) -> Fanout:
+        async with self.new_uow() as uow:
+            fanout = await uow.fanouts.get_or_create(
+                Fanout(
+                    campaign_id=request.campaign_id,
+                    account_id=request.account_id,
+                    list_id=request.list_id,
+                    created_at=_now(),
+                )
+            )
+            await uow.commit()
+        return fanout
+
+    async def _publish(self, fanout: Fanout, page: RecipientPage, progress: Progress) -> None:
+        """Publish one page until the mail queue takes all of it: a full queue is waited out, never dropped."""
+        deliveries = [
+            DeliverEmail(
+                account_id=fanout.account_id,
+                campaign_id=fanout.campaign_id,
+                recipient=recipient,
+                content_key=fanout.campaign_id,
+            )
+            for recipient in page.items
+        ]
+        attempt = 0
+        while True:
+            try:
+                await self.publisher.publish(deliveries)
+                return
+            except PublishRefused as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, base=0.5, cap=self.max_publish_backoff)
+                log.warning(
+                    "mail queue refused a page of campaign %s (%s); retrying in %.1fs", fanout.campaign_id, exc, delay
+                )
+                await progress()
+                await self.sleep(delay)
+
+    async def _save(self, fanout: Fanout, *, complete: bool = False) -> bool:
+        """Checkpoint (and on the last page complete + stage FanoutCompleted) in one short transaction.
+        False when another worker advanced this fan-out meanwhile: it carries on, this one stops."""
+        async with self.new_uow() as uow:
+            if complete:
+                uow.emit(
+                    fanout.complete(_now()),
+                    subjects.CAMPAIGN_FANOUT_COMPLETED,
+                    msg_id=completion_msg_id(fanout.campaign_id),
+                )
+            if not await uow.fanouts.save(fanout):
+                log.warning("fan-out of campaign %s advanced elsewhere; leaving it to that worker", fanout.campaign_id)
+                return False
+            await uow.commit()
+        return True

@@ -1,0 +1,159 @@
+"""The gateway's use cases: signing up, logging in and out, recognising who a request is from,
+and managing API keys."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mailstify_servicekit import Conflict, InvalidInput, NotFound, Unauthorized, normalise_email
+
+from ..domain import credentials
+from ..domain.credentials import Principal
+from .unit_of_work import GatewayUnitOfWork
+
+WRONG_CREDENTIALS = "wrong email or password"
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new browser session: the identities to show and the secrets to put in cookies."""
+
+    user: dict[str, Any]
+    account: dict[str, Any]
+    session_token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def _clean_name(value: str | None, what: str) -> str | None:
+    cleaned = (value or "").strip()
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{what} must be at most {MAX_NAME_LENGTH} characters")
+    return cleaned or None
+
+
+def _user_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "email": row.email, "name": row.name}
+
+
+def _account_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name}
+
+
+async def _open_session(uow: GatewayUnitOfWork, user: Any, lifetime: timedelta) -> tuple[str, str, datetime]:
+    token, csrf_token = credentials.new_token(), credentials.new_token()
+    expires_at = datetime.now(UTC) + lifetime
+    await uow.identities.add_session(credentials.digest(token), user.id, user.account_id, csrf_token, expires_at)
+    return token, csrf_token, expires_at
+
+
+async def sign_up(
+    uow: GatewayUnitOfWork, email: str, password: str, name: str | None, session_lifetime: timedelta
+) -> SignedIn:
+    email = normalise_email(email)
+    credentials.check_password_rules(password)
+    name = _clean_name(name, "name")
+    # argon2 is deliberately slow (tens of ms): off the event loop, and before the transaction opens.
+    password_hash = await asyncio.to_thread(credentials.hash_password, password)
+    async with uow:
+        account = await uow.identities.add_account(credentials.new_id(), name or email)
+        user = await uow.identities.add_user(credentials.new_id(), account.id, email, name, password_hash)
+        if user is None:
+            raise Conflict(f"an account with the email {email} already exists")
+        token, csrf_token, expires_at = await _open_session(uow, user, session_lifetime)
+        await uow.commit()
+    return SignedIn(_user_view(user), _account_view(account), token, csrf_token, expires_at)
+
+
+async def log_in(uow: GatewayUnitOfWork, email: str, password: str, session_lifetime: timedelta) -> SignedIn:
+    # No syntax check here: a malformed address is just one that has no account (401, not 422).
+    email = email.strip().lower()
+    async with uow:
+        user = await uow.identities.user_by_email(email)
+    if len(password) > credentials.MAX_PASSWORD_LENGTH:
+        raise Unauthorized(WRONG_CREDENTIALS)
+    matches = await asyncio.to_thread(credentials.verify_password, user.password_hash if user else None, password)
+    if user is None or not matches:
+        raise Unauthorized(WRONG_CREDENTIALS)
+    rehashed = None
+    if credentials.password_needs_rehash(user.password_hash):
+        rehashed = await asyncio.to_thread(credentials.hash_password, password)
+    async with uow:
+        if rehashed:
+            await uow.identities.set_password_hash(user.id, rehashed)
+        await uow.identities.delete_expired_sessions(user.id)
+        account = await uow.identities.account(user.account_id)
+        token, csrf_token, expires_at = await _open_session(uow, user, session_lifetime)
+        await uow.commit()
+    return SignedIn(_user_view(user), _account_view(account), token, csrf_token, expires_at)
+
+
+async def log_out(uow: GatewayUnitOfWork, session_id: str) -> None:
+    async with uow:
+        await uow.identities.delete_session(session_id)
+        await uow.commit()
+
+
+async def principal_from_session(uow: GatewayUnitOfWork, session_token: str) -> Principal | None:
+    async with uow:
+        session = await uow.identities.live_session(credentials.digest(session_token))
+    if session is None:
+        return None
+    return Principal(
+        account_id=session.account_id,
+        via="session",
+        user_id=session.user_id,
+        session_id=session.id,
+        csrf_token=session.csrf_token,
+    )
+
+
+async def principal_from_api_key(uow: GatewayUnitOfWork, key: str) -> Principal | None:
+    if not credentials.looks_like_api_key(key):
+        return None
+    async with uow:
+        account_id = await uow.identities.use_api_key(credentials.digest(key))
+        await uow.commit()
+    return Principal(account_id=account_id, via="api_key") if account_id else None
+
+
+async def whoami(uow: GatewayUnitOfWork, principal: Principal) -> dict[str, Any]:
+    async with uow:
+        account = await uow.identities.account(principal.account_id)
+        user = await uow.identities.user(principal.user_id) if principal.user_id else None
+    if account is None:
+        raise Unauthorized("authentication required")
+    return {"user": _user_view(user) if user else None, "account": _account_view(account)}
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+async def create_api_key(uow: GatewayUnitOfWork, principal: Principal, name: str) -> dict[str, Any]:
+    cleaned = _clean_name(name, "name")
+    if cleaned is None:
+        raise InvalidInput("API key name must not be empty")
+    issued = credentials.issue_api_key()
+    async with uow:
+        row = await uow.identities.add_api_key(
+            credentials.new_id(), principal.account_id, cleaned, issued.key_hash, issued.prefix
+        )
+        await uow.commit()
+    return {"id": row.id, "name": row.name, "prefix": row.prefix, "created_at": row.created_at, "key": issued.key}
+
+
+async def list_api_keys(uow: GatewayUnitOfWork, principal: Principal) -> list[dict[str, Any]]:
+    async with uow:
+        rows = await uow.identities.api_keys_of(principal.account_id)
+    return [dict(row._mapping) for row in rows]
+
+
+async def delete_api_key(uow: GatewayUnitOfWork, principal: Principal, key_id: str) -> None:
+    async with uow:
+        if not await uow.identities.delete_api_key(principal.account_id, key_id):
+            raise NotFound("API key not found")
+        await uow.commit()

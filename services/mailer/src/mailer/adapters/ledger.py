@@ -1,0 +1,148 @@
+"""The delivery ledger: one row per (campaign, subscriber), the mailer's memory of what it sent
+(table `deliveries`, created in migration 0001).
+
+Both hot-path operations are one statement per batch (ARCHITECTURE §6 rule 6): ids travel as
+parallel arrays and are `unnest`ed server-side, so a batch of 200 costs one round trip, not 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Outcome, Status, claim_state
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    key: DeliveryKey
+    account_id: str
+    email: str
+    # None while the campaign's content is unavailable (the sender domain is part of the id).
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    key: DeliveryKey
+    # The attempt counter our claim set: the update applies only while the row is still that claim.
+    attempts: int
+    outcome: Outcome
+
+
+# One statement claims the whole batch:
+# - `batch` turns the parallel arrays into rows; ORDER BY makes every replica lock rows in the same
+#   order, so two replicas claiming overlapping batches cannot deadlock.
+# - new keys are inserted `sending` with a lease; on conflict, a `retry` row is re-claimed (attempts
+#   + 1), and a `sending` row whose lease ran out is an abandoned send: it becomes `unknown`, never
+#   re-sent (§6 rule 3). Other rows are left alone (terminal, or leased by a live replica).
+# - the final SELECT reads `deliveries` with the statement's snapshot, i.e. the rows as they were
+#   before this statement: that is what tells the untouched rows' status and remaining lease.
+#   A row another replica inserted concurrently is invisible there (NULL) and counts as busy.
+_CLAIM = sa.text(
+    """
+    WITH batch AS (
+        SELECT * FROM unnest(
+            CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]),
+            CAST(:account_ids AS text[]), CAST(:emails AS text[]), CAST(:message_ids AS text[])
+        ) AS b(campaign_id, subscriber_id, account_id, email, message_id)
+        ORDER BY campaign_id, subscriber_id
+    ),
+    changed AS (
+        INSERT INTO deliveries AS d
+            (campaign_id, subscriber_id, account_id, email, status, attempts, lease_until, message_id, updated_at)
+        SELECT campaign_id, subscriber_id, account_id, email, 'sending', 1,
+               now() + make_interval(secs => :lease_seconds), message_id, now()
+        FROM batch
+        ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
+            status = CASE WHEN d.status = 'retry' THEN 'sending' ELSE 'unknown' END,
+            attempts = CASE WHEN d.status = 'retry' THEN d.attempts + 1 ELSE d.attempts END,
+            lease_until = CASE WHEN d.status = 'retry' THEN excluded.lease_until END,
+            smtp_code = CASE WHEN d.status = 'retry' THEN d.smtp_code END,
+            smtp_reply = CASE WHEN d.status = 'retry' THEN d.smtp_reply ELSE :unknown_reason END,
+            message_id = coalesce(excluded.message_id, d.message_id),
+            updated_at = now()
+        WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now())
+        RETURNING d.campaign_id, d.subscriber_id, d.status, d.attempts
+    )
+    SELECT b.campaign_id, b.subscriber_id,
+           coalesce(c.status, d.status) AS status,
+           c.status IS NOT NULL AS changed,
+           coalesce(c.attempts, d.attempts, 0) AS attempts,
+           extract(epoch FROM d.lease_until - now())::float8 AS lease_remaining
+    FROM batch b
+    LEFT JOIN changed c ON c.campaign_id = b.campaign_id AND c.subscriber_id = b.subscriber_id
+    LEFT JOIN deliveries d ON d.campaign_id = b.campaign_id AND d.subscriber_id = b.subscriber_id
+    """
+)
+
+# Outcomes of a whole batch in one UPDATE ... FROM unnest. Fenced by `status = 'sending' AND
+# attempts = <our claim's attempts>`: if our lease ran out and another replica recorded the row
+# `unknown` meanwhile, that verdict (already reported) stands and RETURNING leaves the row out.
+_RECORD = sa.text(
+    """
+    UPDATE deliveries AS d SET
+        status = o.status,
+        smtp_code = o.smtp_code,
+        smtp_reply = o.smtp_reply,
+        lease_until = NULL,
+        updated_at = now()
+    FROM unnest(
+        CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]),
+        CAST(:statuses AS text[]), CAST(:smtp_codes AS int[]), CAST(:smtp_replies AS text[])
+    ) AS o(campaign_id, subscriber_id, attempts, status, smtp_code, smtp_reply)
+    WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
+      AND d.status = 'sending' AND d.attempts = o.attempts
+    RETURNING d.campaign_id, d.subscriber_id
+    """
+)
+
+
+class DeliveryLedger:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def claim(self, requests: Sequence[ClaimRequest], lease_seconds: float) -> list[Claim]:
+        """Claim each (distinct) key of a batch; one Claim per request, in no particular order."""
+        if not requests:
+            return []
+        result = await self.session.execute(
+            _CLAIM,
+            {
+                "campaign_ids": [r.key.campaign_id for r in requests],
+                "subscriber_ids": [r.key.subscriber_id for r in requests],
+                "account_ids": [r.account_id for r in requests],
+                "emails": [r.email for r in requests],
+                "message_ids": [r.message_id for r in requests],
+                "lease_seconds": lease_seconds,
+                "unknown_reason": OUTCOME_UNKNOWN_REASON,
+            },
+        )
+        return [
+            Claim(
+                key=DeliveryKey(row.campaign_id, row.subscriber_id),
+                state=claim_state(Status(row.status) if row.status else None, row.changed),
+                attempts=row.attempts,
+                lease_remaining=row.lease_remaining,
+            )
+            for row in result
+        ]
+
+    async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
+        """Write the outcomes; return the keys actually updated (still held by our claim)."""
+        if not outcomes:
+            return set()
+        result = await self.session.execute(
+            _RECORD,
+            {
+                "campaign_ids": [o.key.campaign_id for o in outcomes],
+                "subscriber_ids": [o.key.subscriber_id for o in outcomes],
+                "attempts": [o.attempts for o in outcomes],
+                "statuses": [o.outcome.status.value for o in outcomes],
+                "smtp_codes": [o.outcome.smtp_code for o in outcomes],
+                "smtp_replies": [o.outcome.smtp_reply or o.outcome.reason for o in outcomes],
+            },
+        )
+        return {DeliveryKey(row.campaign_id, row.subscriber_id) for row in result}

@@ -1,0 +1,224 @@
+"""The wire form of a campaign email: multipart/alternative (text + HTML), both quoted-printable UTF-8.
+
+Building a message with Python's `email` package costs about four times the SMTP send itself
+(MACHINE-NOTES.md), so the hot path is `MimeSkeleton`: every byte that is the same for all recipients
+of a campaign is encoded once, and each message is joined from those bytes plus the few per-recipient
+headers and the two encoded bodies. `build_reference_message` builds the same message with the email
+package; a unit test keeps the two equivalent once parsed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from urllib.parse import quote
+
+from mailstify_contracts import CampaignContent
+
+CRLF = b"\r\n"
+# Recommended line length (RFC 5322 §2.1.1); the hard limit is 998.
+_MAX_LINE = 78
+_HARD_LIMIT = 998
+# Longest encoded word we emit is "=?utf-8?b?" + 56 base64 chars + "?=" = 68 chars, which keeps
+# "Subject: " + one word within 78. 42 bytes of UTF-8 encode to exactly 56 base64 chars.
+_ENCODED_WORD_BYTES = 42
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+( [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
+# An ASCII address without anything that could break out of its header or SMTP command.
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@\x00-\x1f\x7f]+@[^\s<>()\[\]\\,;:\"@\x00-\x1f\x7f]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+
+
+class UnsupportedAddress(ValueError):
+    """An address the fast path will not put on the wire (non-ASCII or malformed)."""
+
+
+@dataclass(frozen=True)
+class MessageFields:
+    """Everything that differs between two recipients of one campaign."""
+
+    to_email: str
+    to_name: str
+    subject: str
+    message_id: str
+    date: str
+    unsubscribe_url: str
+    text: str
+    html: str
+
+
+def message_id(campaign_id: str, subscriber_id: str, from_email: str) -> str:
+    """Deterministic per (campaign, subscriber): the same delivery always carries the same id.
+
+    Ids are percent-escaped (dots too) so that any id yields a valid dot-atom and the mapping stays
+    one-to-one; typical ids (digits, UUIDs) come through unchanged.
+    """
+    domain = from_email.rpartition("@")[2] or "mailstify.invalid"
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = "mailstify.invalid"
+    left = f"{_id_atom(campaign_id)}.{_id_atom(subscriber_id)}"
+    return f"<{left}@{domain}>"
+
+
+def _id_atom(value: str) -> str:
+    return quote(value, safe="").replace(".", "%2E") or "%00"
+
+
+def recipient_name(first_name: str | None, last_name: str | None) -> str:
+    return " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
+
+
+class MimeSkeleton:
+    """The campaign-constant bytes of a message, encoded once; `build` fills in one recipient."""
+
+    def __init__(self, content: CampaignContent, boundary: str | None = None):
+        # "=_" cannot occur in quoted-printable output ("=" is always followed by hex digits or a
+        # line break), so the boundary can never collide with a part's content.
+        self.boundary = boundary or f"=_mailstify_{secrets.token_hex(12)}"
+        from_header = _header("From", format_address(content.from_name, checked_address(content.from_email)))
+        reply_to = (
+            _header("Reply-To", format_address("", checked_address(content.reply_to))) if content.reply_to else b""
+        )
+        boundary_line = f"--{self.boundary}".encode()
+        self._static_headers = (
+            from_header
+            + reply_to
+            + b"MIME-Version: 1.0\r\n"
+            + b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            + f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'.encode()
+            + CRLF
+        )
+        # Each part's content ends with CRLF, and the delimiter is itself preceded by CRLF.
+        self._text_head = (
+            boundary_line
+            + b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        )
+        self._html_head = (
+            CRLF
+            + boundary_line
+            + b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        )
+        self._closing = CRLF + boundary_line + b"--\r\n"
+
+    def build(self, fields: MessageFields) -> bytes:
+        return b"".join(
+            (
+                _header("To", format_address(fields.to_name, checked_address(fields.to_email))),
+                _unstructured("Subject", fields.subject),
+                _header("Date", fields.date),
+                _header("Message-ID", fields.message_id),
+                _header("List-Unsubscribe", f"<{fields.unsubscribe_url}>"),
+                self._static_headers,
+                self._text_head,
+                quoted_printable(fields.text),
+                self._html_head,
+                quoted_printable(fields.html),
+                self._closing,
+            )
+        )
+
+
+def build_reference_message(content: CampaignContent, fields: MessageFields) -> EmailMessage:
+    """The same message built with the email package: slow, obviously right; the fast path's oracle."""
+    message = EmailMessage()
+    message["From"] = Address(content.from_name, addr_spec=content.from_email)
+    message["To"] = Address(fields.to_name, addr_spec=fields.to_email)
+    message["Subject"] = fields.subject
+    message["Date"] = fields.date
+    message["Message-ID"] = fields.message_id
+    if content.reply_to:
+        message["Reply-To"] = Address(addr_spec=content.reply_to)
+    message["List-Unsubscribe"] = f"<{fields.unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(fields.text, cte="quoted-printable")
+    message.add_alternative(fields.html, subtype="html", cte="quoted-printable")
+    return message
+
+
+def quoted_printable(text: str) -> bytes:
+    # Same line normalisation as the email package (bytes.splitlines, CRLF, trailing line break);
+    # with CRLF input, binascii uses CRLF for its soft line breaks too.
+    body = CRLF.join(text.encode("utf-8").splitlines()) + CRLF
+    return binascii.b2a_qp(body, istext=True)
+
+
+def checked_address(address: str) -> str:
+    if not (address.isascii() and _PLAIN_ADDRESS.fullmatch(address)):
+        raise UnsupportedAddress(f"cannot send to {address!r}: only plain ASCII addresses are supported")
+    return address
+
+
+def format_address(name: str, address: str) -> str:
+    if not name:
+        return address
+    return f"{format_phrase(name)} <{address}>"
+
+
+def format_phrase(name: str) -> str:
+    """A display name as atoms, a quoted string, or RFC 2047 encoded words (non-ASCII)."""
+    if name.isascii() and _PRINTABLE_ASCII.fullmatch(name) and "=?" not in name:
+        if _ATOM_PHRASE.fullmatch(name):
+            return name
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return encoded_words(name)
+
+
+def encoded_words(value: str) -> str:
+    """Base64 RFC 2047 words of at most 42 UTF-8 bytes, split between characters (a decoder joins
+    adjacent words, and ignores the folding whitespace between them)."""
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+    for char in value:
+        encoded = char.encode("utf-8")
+        if size + len(encoded) > _ENCODED_WORD_BYTES:
+            words.append(_encoded_word(b"".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(encoded)
+        size += len(encoded)
+    if chunk:
+        words.append(_encoded_word(b"".join(chunk)))
+    return "\r\n ".join(words)
+
+
+def _encoded_word(data: bytes) -> str:
+    return f"=?utf-8?b?{binascii.b2a_base64(data, newline=False).decode('ascii')}?="
+
+
+def _header(name: str, value: str) -> bytes:
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+def _unstructured(name: str, value: str) -> bytes:
+    """An unstructured header (Subject): plain when printable ASCII, folded at spaces to 78
+    characters; otherwise, or when a word would exceed the hard line limit, encoded words."""
+    if value.isascii() and _PRINTABLE_ASCII.fullmatch(value) and "=?" not in value:
+        folded = _fold_at_spaces(f"{name}: {value}")
+        if folded is not None:
+            return folded.encode("ascii") + CRLF
+    return _header(name, encoded_words(value))
+
+
+def _fold_at_spaces(line: str) -> str | None:
+    """Fold by inserting CRLF before a space (unfolding removes only the CRLF, so the value is
+    unchanged). None when a single word would not fit under the hard limit."""
+    if len(line) <= _MAX_LINE:
+        return line
+    lines: list[str] = []
+    current = ""
+    for index, word in enumerate(line.split(" ")):
+        piece = word if index == 0 else " " + word
+        if current.strip() and len(current) + len(piece) > _MAX_LINE:
+            lines.append(current)
+            current = piece
+        else:
+            current += piece
+    lines.append(current)
+    if any(len(part) > _HARD_LIMIT for part in lines):
+        return None
+    return "\r\n".join(lines)

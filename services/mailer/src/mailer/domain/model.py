@@ -1,0 +1,93 @@
+"""What the mailer reasons about: ledger states, one SMTP attempt, and the outcome it leads to."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class DeliveryKey:
+    """The natural key of a delivery: at most one SMTP transaction per key (ARCHITECTURE §6 rule 3)."""
+
+    campaign_id: str
+    subscriber_id: str
+
+
+class Status(str, enum.Enum):
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    RETRY = "retry"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (Status.SENT, Status.FAILED, Status.UNKNOWN)
+
+
+OUTCOME_UNKNOWN_REASON = "outcome unknown: mailer stopped mid-send"
+
+
+class ClaimState(enum.Enum):
+    """What the claim statement found for one delivery."""
+
+    # Ours to send: newly inserted, or re-claimed from `retry`.
+    CLAIMED = "claimed"
+    # Already has an outcome: ack without sending.
+    DONE = "done"
+    # Another replica holds a live lease: try again once it should have finished.
+    BUSY = "busy"
+    # Its previous mailer died mid-send (lease expired while `sending`); just recorded `unknown`.
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: DeliveryKey
+    state: ClaimState
+    # The ledger's attempt counter after the claim; fences the later outcome update to this claim.
+    attempts: int = 0
+    # For BUSY: seconds until the other replica's lease runs out, when known.
+    lease_remaining: float | None = None
+
+
+def claim_state(status: Status | None, changed_by_claim: bool) -> ClaimState:
+    """Interpret one row of the claim statement (see `adapters.ledger`).
+
+    `changed_by_claim` rows were written by this claim: `sending` means ours, `unknown` means we
+    found an abandoned send. Unchanged rows are either terminal or held by another replica (a live
+    lease, or a row a concurrent claim touched after our snapshot, seen here as None / stale).
+    """
+    if changed_by_claim:
+        return ClaimState.CLAIMED if status is Status.SENDING else ClaimState.ABANDONED
+    if status is not None and status.is_terminal:
+        return ClaimState.DONE
+    return ClaimState.BUSY
+
+
+@dataclass(frozen=True)
+class SmtpAttempt:
+    """What happened on the wire for one message."""
+
+    # The server's final reply code; None when there was none (connection lost, timeout, refused socket).
+    code: int | None
+    reply: str = ""
+    # False when the batch ran out of time before this message was handed to a connection.
+    attempted: bool = True
+
+    @classmethod
+    def not_attempted(cls) -> SmtpAttempt:
+        return cls(code=None, reply="not attempted: batch out of time", attempted=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status  # SENT, FAILED or RETRY
+    smtp_code: int | None = None
+    smtp_reply: str = ""
+    reason: str = ""
+    permanent: bool = False
+    hard_bounce: bool = False
+    # For RETRY: redeliver after this many seconds; None = the consumer's exponential backoff.
+    retry_after: float | None = None

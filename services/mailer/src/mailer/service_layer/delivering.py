@@ -1,0 +1,260 @@
+"""Delivering a batch of DeliverEmail (ARCHITECTURE §3, §6 rules 2–6).
+
+    claim (one statement) → render → send over the pool → record + outbox (one transaction) → settle
+
+The ledger row is claimed before anything goes over the wire and its outcome is committed before
+the message is acked, so a redelivery never sends twice: a terminal row is acked as is, a row
+another replica holds is retried after its lease, and a row whose mailer died mid-send is recorded
+`unknown` rather than sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Protocol
+
+from opentelemetry import trace
+
+from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliverySucceeded, subjects
+
+from ..adapters.ledger import ClaimRequest, RecordedOutcome
+from ..adapters.smtp_pool import OutgoingMail
+from ..domain.classification import classify
+from ..domain.messages import PreparedCampaign, unbuildable
+from ..domain.mime import UnsupportedAddress
+from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status
+from ..domain.rendering import RenderError
+from ..domain.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from .campaigns import CampaignCache, Unavailable
+from .unit_of_work import MailerUnitOfWork
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("mailstify.mailer")
+
+RECORD_TRIES = 3
+# Retrying a duplicate held by another replica sooner than this only spins.
+MIN_BUSY_DELAY_SECONDS = 1.0
+
+
+class Sender(Protocol):
+    async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]: ...
+
+
+@dataclass(frozen=True)
+class DeliveryTask:
+    """One received DeliverEmail and where it stands in JetStream's delivery count."""
+
+    event: DeliverEmail
+    attempt: int
+    last_attempt: bool
+
+    @property
+    def key(self) -> DeliveryKey:
+        return DeliveryKey(self.event.campaign_id, self.event.recipient.subscriber_id)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What to tell JetStream: ack, or redeliver after `delay` (None: the consumer's backoff)."""
+
+    retry: bool = False
+    delay: float | None = None
+
+
+ACK = Settlement()
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    public_url: str
+    secret_key: bytes
+    lease_seconds: float
+    send_budget_seconds: float
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], MailerUnitOfWork],
+        campaigns: CampaignCache,
+        sender: Sender,
+        policy: DeliveryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._unit_of_work = unit_of_work
+        self._campaigns = campaigns
+        self._sender = sender
+        self._policy = policy
+        self._clock = clock
+
+    async def deliver(self, tasks: Sequence[DeliveryTask]) -> list[Settlement]:
+        """Deliver a batch; one settlement per task, in order."""
+        if not tasks:
+            return []
+        # The same recipient twice in one batch (a duplicate published under another msg id): the
+        # first copy stands for both, the others are acked. The claim statement needs distinct keys.
+        first_of: dict[DeliveryKey, DeliveryTask] = {}
+        for task in tasks:
+            first_of.setdefault(task.key, task)
+        unique = list(first_of.values())
+
+        campaigns = await self._campaigns.prepare_all(t.event.content_key for t in unique)
+        # Measured before the claim: the lease runs from the claim transaction's start.
+        claimed_at = self._clock()
+        claims = await self._claim(unique, campaigns)
+
+        settlement_of: dict[DeliveryKey, Settlement] = {}
+        to_send: list[DeliveryTask] = []
+        for task in unique:
+            claim = claims[task.key]
+            if claim.state is ClaimState.CLAIMED:
+                to_send.append(task)
+            elif claim.state is ClaimState.BUSY:
+                settlement_of[task.key] = Settlement(retry=True, delay=self._busy_delay(claim))
+            else:  # DONE, or ABANDONED (its `unknown` outcome was reported with the claim)
+                settlement_of[task.key] = ACK
+
+        outcomes = await self._send(to_send, campaigns, start_before=claimed_at + self._policy.send_budget_seconds)
+        recorded = await self._record(to_send, claims, campaigns, outcomes)
+        for task in to_send:
+            outcome = outcomes[task.key]
+            if task.key not in recorded:
+                # Our lease ran out and another replica recorded the row `unknown` meanwhile: that
+                # verdict was reported already; nothing more to do with this copy.
+                log.warning("outcome of %s lost its claim; keeping the recorded verdict", task.key)
+                settlement_of[task.key] = ACK
+            elif outcome.status is Status.RETRY:
+                settlement_of[task.key] = Settlement(retry=True, delay=outcome.retry_after)
+            else:
+                settlement_of[task.key] = ACK
+        return [settlement_of[t.key] if first_of[t.key] is t else ACK for t in tasks]
+
+    async def _claim(
+        self, tasks: list[DeliveryTask], campaigns: dict[str, PreparedCampaign | Unavailable]
+    ) -> dict[DeliveryKey, Claim]:
+        requests = [
+            ClaimRequest(
+                key=t.key,
+                account_id=t.event.account_id,
+                email=t.event.recipient.email,
+                message_id=_message_id(campaigns[t.event.content_key], t.key),
+            )
+            for t in tasks
+        ]
+        by_key = {t.key: t for t in tasks}
+        async with self._unit_of_work() as uow:
+            claims = {c.key: c for c in await uow.deliveries.claim(requests, self._policy.lease_seconds)}
+            # An abandoned send is reported in the same transaction that records it `unknown`.
+            for claim in claims.values():
+                if claim.state is ClaimState.ABANDONED:
+                    event = by_key[claim.key].event
+                    outcome = Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
+                    uow.emit(*_result_event(event, outcome, message_id=""))
+            await uow.commit()
+        return claims
+
+    async def _send(
+        self,
+        tasks: list[DeliveryTask],
+        campaigns: dict[str, PreparedCampaign | Unavailable],
+        start_before: float,
+    ) -> dict[DeliveryKey, Outcome]:
+        outcomes: dict[DeliveryKey, Outcome] = {}
+        mails: list[tuple[DeliveryTask, OutgoingMail]] = []
+        date = format_datetime(datetime.now(UTC))
+        for task in tasks:
+            campaign = campaigns[task.event.content_key]
+            if isinstance(campaign, Unavailable):
+                outcomes[task.key] = (
+                    unbuildable(campaign.reason)
+                    if campaign.permanent
+                    else classify(SmtpAttempt(code=None, reply=campaign.reason), task.last_attempt)
+                )
+                continue
+            try:
+                data = campaign.build(task.event.campaign_id, task.event.recipient, self._unsubscribe_url(task), date)
+            except (RenderError, UnsupportedAddress) as exc:
+                outcomes[task.key] = unbuildable(str(exc))
+                continue
+            mails.append((task, OutgoingMail(campaign.content.from_email, task.event.recipient.email, data)))
+        if mails:
+            with tracer.start_as_current_span("smtp send", attributes={"mailstify.mail.count": len(mails)}):
+                attempts = await self._sender.send_all([mail for _, mail in mails], start_before)
+            for (task, _), attempt in zip(mails, attempts, strict=True):
+                outcomes[task.key] = classify(attempt, task.last_attempt)
+        return outcomes
+
+    async def _record(
+        self,
+        tasks: list[DeliveryTask],
+        claims: dict[DeliveryKey, Claim],
+        campaigns: dict[str, PreparedCampaign | Unavailable],
+        outcomes: dict[DeliveryKey, Outcome],
+    ) -> set[DeliveryKey]:
+        if not tasks:
+            return set()
+        rows = [RecordedOutcome(t.key, claims[t.key].attempts, outcomes[t.key]) for t in tasks]
+        for try_number in range(1, RECORD_TRIES + 1):
+            try:
+                async with self._unit_of_work() as uow:
+                    recorded = await uow.deliveries.record(rows)
+                    for task in tasks:
+                        outcome = outcomes[task.key]
+                        if task.key in recorded and outcome.status is not Status.RETRY:
+                            message_id = _message_id(campaigns[task.event.content_key], task.key) or ""
+                            uow.emit(*_result_event(task.event, outcome, message_id))
+                    await uow.commit()
+                return recorded
+            except Exception:
+                # Mail went out: losing these outcomes would turn them into `unknown` after the
+                # lease, so the database gets a few chances before the batch is given up.
+                if try_number == RECORD_TRIES:
+                    raise
+                log.warning("recording outcomes failed (try %d); retrying", try_number, exc_info=True)
+                await asyncio.sleep(0.5 * try_number)
+        raise AssertionError("unreachable")
+
+    def _unsubscribe_url(self, task: DeliveryTask) -> str:
+        target = UnsubscribeTarget(task.event.account_id, task.event.campaign_id, task.event.recipient.subscriber_id)
+        return unsubscribe_url(self._policy.public_url, unsubscribe_token(self._policy.secret_key, target))
+
+    def _busy_delay(self, claim: Claim) -> float:
+        if claim.lease_remaining is None:
+            return self._policy.lease_seconds
+        return max(MIN_BUSY_DELAY_SECONDS, claim.lease_remaining + MIN_BUSY_DELAY_SECONDS)
+
+
+def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> str | None:
+    if isinstance(campaign, Unavailable):
+        return None
+    return campaign.message_id(key.campaign_id, key.subscriber_id)
+
+
+def _result_event(
+    event: DeliverEmail, outcome: Outcome, message_id: str
+) -> tuple[DeliverySucceeded | DeliveryFailed, str, str]:
+    """The outcome event, its subject and its msg id (one result per recipient and campaign)."""
+    msg_id = f"result:{event.campaign_id}:{event.recipient.subscriber_id}"
+    common = {
+        "account_id": event.account_id,
+        "campaign_id": event.campaign_id,
+        "subscriber_id": event.recipient.subscriber_id,
+        "email": event.recipient.email,
+    }
+    if outcome.status is Status.SENT:
+        succeeded = DeliverySucceeded(**common, message_id=message_id, smtp_reply=outcome.smtp_reply)
+        return succeeded, subjects.MAIL_RESULT_SUCCEEDED, msg_id
+    failed = DeliveryFailed(
+        **common,
+        reason=outcome.reason or f"{outcome.smtp_code} {outcome.smtp_reply}".strip(),
+        permanent=outcome.permanent,
+        smtp_code=outcome.smtp_code,
+        hard_bounce=outcome.hard_bounce,
+    )
+    return failed, subjects.MAIL_RESULT_FAILED, msg_id

@@ -1,0 +1,102 @@
+"""In-memory stand-ins for the mailer's ports: ledger + unit of work, content store, SMTP pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailstify_contracts import CampaignContent
+from mailstify_servicekit.testing import FakeUnitOfWork
+
+from mailer.adapters.content_store import StoredContent
+from mailer.adapters.ledger import ClaimRequest, RecordedOutcome
+from mailer.adapters.smtp_pool import OutgoingMail
+from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
+
+
+@dataclass
+class Row:
+    status: Status
+    attempts: int
+    lease_until: float | None = None
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+
+
+@dataclass
+class FakeLedger:
+    """Same semantics as the claim / record statements of `adapters.ledger`."""
+
+    now: float = 1000.0
+    rows: dict[DeliveryKey, Row] = field(default_factory=dict)
+
+    async def claim(self, requests: list[ClaimRequest], lease_seconds: float) -> list[Claim]:
+        assert len({r.key for r in requests}) == len(requests), "the claim statement needs distinct keys"
+        claims = []
+        for request in requests:
+            row = self.rows.get(request.key)
+            before = None if row is None else (row.status, row.lease_until)
+            changed = True
+            if row is None:
+                row = self.rows[request.key] = Row(Status.SENDING, 1, self.now + lease_seconds)
+            elif row.status is Status.RETRY:
+                row.status, row.attempts, row.lease_until = Status.SENDING, row.attempts + 1, self.now + lease_seconds
+            elif row.status is Status.SENDING and row.lease_until < self.now:
+                row.status, row.lease_until = Status.UNKNOWN, None
+            else:
+                changed = False
+            remaining = before[1] - self.now if before and before[1] is not None else None
+            claims.append(
+                Claim(request.key, claim_state(row.status if changed else before[0], changed), row.attempts, remaining)
+            )
+        return claims
+
+    async def record(self, outcomes: list[RecordedOutcome]) -> set[DeliveryKey]:
+        recorded = set()
+        for item in outcomes:
+            row = self.rows[item.key]
+            if row.status is Status.SENDING and row.attempts == item.attempts:
+                row.status, row.lease_until = item.outcome.status, None
+                row.smtp_code, row.smtp_reply = item.outcome.smtp_code, item.outcome.smtp_reply
+                recorded.add(item.key)
+        return recorded
+
+
+class FakeMailerUnitOfWork(FakeUnitOfWork):
+    """Writes straight to the ledger: the service never leaves a block without committing."""
+
+    def __init__(self, ledger: FakeLedger):
+        super().__init__()
+        self.deliveries = ledger
+
+
+@dataclass
+class FakeContentStore:
+    contents: dict[str, CampaignContent] = field(default_factory=dict)
+    reads: int = 0
+
+    async def get(self, key: str) -> StoredContent | None:
+        self.reads += 1
+        content = self.contents.get(key)
+        return StoredContent(content, 1) if content else None
+
+
+@dataclass
+class FakeSender:
+    """Replies per recipient from a script (default 250); records what went over the wire."""
+
+    replies: dict[str, list[SmtpAttempt]] = field(default_factory=dict)
+    sent: list[OutgoingMail] = field(default_factory=list)
+    out_of_time: bool = False
+
+    async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]:
+        attempts = []
+        for mail in mails:
+            if self.out_of_time:
+                attempts.append(SmtpAttempt.not_attempted())
+                continue
+            script = self.replies.get(mail.rcpt_to)
+            attempt = script.pop(0) if script else SmtpAttempt(250, "2.0.0 Ok")
+            if attempt.code == 250:
+                self.sent.append(mail)
+            attempts.append(attempt)
+        return attempts

@@ -1,0 +1,164 @@
+"""The delivery service's orchestration, on in-memory fakes (the SQL itself is covered by the
+integration tests)."""
+
+import pytest
+
+from mailstify_contracts import CampaignContent, DeliverEmail, DeliveryFailed, DeliverySucceeded, Recipient, subjects
+
+from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, SmtpAttempt, Status
+from mailer.service_layer.campaigns import CampaignCache
+from mailer.service_layer.delivering import ACK, DeliveryPolicy, DeliveryService, DeliveryTask, Settlement
+
+from .fakes import FakeContentStore, FakeLedger, FakeMailerUnitOfWork, FakeSender, Row
+
+CONTENT = CampaignContent(
+    subject="Hi {{ subscriber.first_name }}", from_name="Acme", from_email="news@acme.test", body_html="<p>Hi</p>"
+)
+LEASE = 60.0
+
+
+class World:
+    def __init__(self):
+        self.ledger = FakeLedger()
+        self.uow = FakeMailerUnitOfWork(self.ledger)
+        self.store = FakeContentStore({"c1": CONTENT})
+        self.sender = FakeSender()
+        self.service = DeliveryService(
+            unit_of_work=lambda: self.uow,
+            campaigns=CampaignCache(self.store, refresh_seconds=60),
+            sender=self.sender,
+            policy=DeliveryPolicy("https://m.test", b"k", lease_seconds=LEASE, send_budget_seconds=30),
+        )
+
+    async def deliver(self, *tasks: DeliveryTask) -> list[Settlement]:
+        return await self.service.deliver(list(tasks))
+
+    @property
+    def events(self) -> list:
+        return self.uow.events
+
+    def status(self, subscriber_id: str, campaign_id: str = "c1") -> Status:
+        return self.ledger.rows[DeliveryKey(campaign_id, subscriber_id)].status
+
+
+def task(subscriber_id: str, attempt: int = 1, last: bool = False, campaign_id: str = "c1") -> DeliveryTask:
+    event = DeliverEmail(
+        account_id="a1",
+        campaign_id=campaign_id,
+        recipient=Recipient(subscriber_id=subscriber_id, email=f"s{subscriber_id}@example.com", first_name="Jo"),
+        content_key=campaign_id,
+    )
+    return DeliveryTask(event, attempt, last)
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+async def test_sends_records_and_reports_each_recipient(world):
+    assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
+    assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com", "s2@example.com"]
+    assert [world.status("1"), world.status("2")] == [Status.SENT, Status.SENT]
+    assert [(type(e), s, m) for e, s, m in world.events] == [
+        (DeliverySucceeded, subjects.MAIL_RESULT_SUCCEEDED, "result:c1:1"),
+        (DeliverySucceeded, subjects.MAIL_RESULT_SUCCEEDED, "result:c1:2"),
+    ]
+    assert world.events[0][0].message_id == "<c1.1@acme.test>"
+
+
+async def test_duplicate_in_one_batch_is_sent_once(world):
+    assert await world.deliver(task("1"), task("1")) == [ACK, ACK]
+    assert len(world.sender.sent) == 1
+    assert len(world.events) == 1
+
+
+async def test_terminal_row_is_acked_without_sending(world):
+    await world.deliver(task("1"))
+    assert await world.deliver(task("1", attempt=2)) == [ACK]
+    assert len(world.sender.sent) == 1
+    assert len(world.events) == 1
+
+
+async def test_row_leased_by_another_replica_is_retried_after_the_lease(world):
+    world.ledger.rows[DeliveryKey("c1", "1")] = Row(Status.SENDING, 1, lease_until=world.ledger.now + 20)
+    (settlement,) = await world.deliver(task("1"))
+    assert settlement.retry and 20 <= settlement.delay <= 22
+    assert world.sender.sent == [] and world.events == []
+
+
+async def test_expired_lease_is_recorded_unknown_and_reported_not_resent(world):
+    world.ledger.rows[DeliveryKey("c1", "1")] = Row(Status.SENDING, 1, lease_until=world.ledger.now - 1)
+    assert await world.deliver(task("1", attempt=2)) == [ACK]
+    assert world.sender.sent == []
+    assert world.status("1") is Status.UNKNOWN
+    ((event, subject, msg_id),) = world.events
+    assert isinstance(event, DeliveryFailed) and subject == subjects.MAIL_RESULT_FAILED and msg_id == "result:c1:1"
+    assert (event.reason, event.permanent) == (OUTCOME_UNKNOWN_REASON, False)
+
+
+async def test_4xx_is_retried_then_sent_on_the_next_delivery(world):
+    world.sender.replies["s1@example.com"] = [SmtpAttempt(451, "4.3.0 later")]
+    assert await world.deliver(task("1")) == [Settlement(retry=True, delay=None)]
+    assert world.status("1") is Status.RETRY and world.events == []
+    assert await world.deliver(task("1", attempt=2)) == [ACK]
+    assert world.status("1") is Status.SENT
+    assert world.ledger.rows[DeliveryKey("c1", "1")].attempts == 2
+    assert len(world.events) == 1
+
+
+async def test_4xx_on_the_last_delivery_fails_for_good(world):
+    world.sender.replies["s1@example.com"] = [SmtpAttempt(451, "4.3.0 later")]
+    assert await world.deliver(task("1", attempt=8, last=True)) == [ACK]
+    ((event, _, _),) = world.events
+    assert isinstance(event, DeliveryFailed) and event.permanent is False and event.smtp_code == 451
+    assert world.status("1") is Status.FAILED
+
+
+async def test_hard_bounce_is_reported(world):
+    world.sender.replies["s1@example.com"] = [SmtpAttempt(550, "5.1.1 no such user")]
+    assert await world.deliver(task("1")) == [ACK]
+    ((event, _, _),) = world.events
+    assert (event.permanent, event.hard_bounce, event.smtp_code) == (True, True, 550)
+
+
+async def test_outcome_of_a_claim_taken_over_meanwhile_is_not_reported_twice(world):
+    original_record = world.ledger.record
+
+    async def taken_over_then_record(outcomes):
+        world.ledger.rows[DeliveryKey("c1", "1")].status = Status.UNKNOWN  # another replica's verdict
+        return await original_record(outcomes)
+
+    world.ledger.record = taken_over_then_record
+    assert await world.deliver(task("1")) == [ACK]
+    assert world.status("1") is Status.UNKNOWN
+    assert world.events == []
+
+
+async def test_missing_content_is_retried_without_sending(world):
+    (settlement,) = await world.deliver(task("1", campaign_id="nope"))
+    assert settlement.retry
+    assert world.status("1", "nope") is Status.RETRY
+    assert world.sender.sent == [] and world.events == []
+
+
+async def test_broken_template_fails_permanently_without_sending(world):
+    world.store.contents["bad"] = CONTENT.model_copy(update={"body_html": "{{ oops "})
+    assert await world.deliver(task("1", campaign_id="bad")) == [ACK]
+    ((event, _, _),) = world.events
+    assert isinstance(event, DeliveryFailed) and event.permanent and not event.hard_bounce
+    assert "invalid campaign template" in event.reason
+    assert world.sender.sent == []
+
+
+async def test_messages_not_started_in_time_are_released_for_a_quick_retry(world):
+    world.sender.out_of_time = True
+    (settlement,) = await world.deliver(task("1"))
+    assert settlement.retry and settlement.delay is not None
+    assert world.status("1") is Status.RETRY and world.events == []
+
+
+async def test_content_is_read_once_per_campaign(world):
+    await world.deliver(task("1"), task("2"))
+    await world.deliver(task("3"))
+    assert world.store.reads == 1
