@@ -3,14 +3,16 @@ once per session by `mailstify_stack`, driven only through the gateway's public 
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+
+from mailstify_devstack.inprocess import until
+
+__all__ = ["Api", "unique_subscribers", "until"]
 
 
 class Api:
@@ -42,18 +44,6 @@ class Api:
             **overrides,
         }
         return await self.call("POST", "/campaigns", 201, json=body)
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 60.0, interval: float = 0.2) -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"condition not met within {timeout}s; last value: {last!r}")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ async def test_campaign_reaches_every_subscriber_personalised_and_turns_sent(api
         current = await api.call("GET", f"/campaigns/{campaign['id']}", 200)
         return current if current["status"] == "sent" else None
 
-    sent = await until(finished)
+    sent = await until(finished, timeout=60)
     assert (sent["total"], sent["sent_count"], sent["failed_count"]) == (3, 3, 0)
 
     addresses = {p["email"] for p in people}

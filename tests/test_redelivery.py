@@ -32,7 +32,7 @@ async def test_redelivered_messages_send_and_count_nothing_twice(api: Api, mails
     async def sent() -> bool:
         return (await api.call("GET", f"/campaigns/{campaign['id']}", 200))["status"] == "sent"
 
-    await until(sent)
+    await until(sent, timeout=60)
     account_id = (await api.call("GET", "/auth/me", 200))["account"]["id"]
     addresses = {p["email"] for p in people}
 
@@ -71,7 +71,7 @@ async def test_redelivered_messages_send_and_count_nothing_twice(api: Api, mails
         async def all_copies_consumed() -> bool:
             return await drained(js, topology.MAILER_DELIVERIES) and await drained(js, topology.CAMPAIGN_RESULTS)
 
-        await until(all_copies_consumed)
+        await until(all_copies_consumed, timeout=60)
     finally:
         await nc.close()
 

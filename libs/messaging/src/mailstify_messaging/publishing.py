@@ -4,10 +4,12 @@ within the stream's duplicate window) and the caller's trace context."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -93,7 +95,8 @@ async def _pipelined_requests(nc: Client, messages: Sequence[OutgoingMessage], t
             raise PublishTimeout(f"{len(unacked)} of {len(replies)} unacked")
         return [future.result() for future in replies]
     finally:
-        await subscription.unsubscribe()
+        with contextlib.suppress(nats.errors.Error):  # a closed connection must not mask the real error
+            await subscription.unsubscribe()
 
 
 def _pub_ack(reply: Msg) -> PubAck:

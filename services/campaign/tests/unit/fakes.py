@@ -6,9 +6,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Self
 
-from mailstify_contracts import Event
+from mailstify_servicekit.testing import FakeUnitOfWork
 
 from campaign.domain.model import Campaign, Outcome
 from campaign.service_layer.ports import DeliveryRecord, ListInfo
@@ -73,36 +72,23 @@ class FakeResultLedger:
         return rows[:limit]
 
 
-class FakeUnitOfWork:
-    """Works on copies; commit publishes them and the staged events, leaving without commit drops both."""
+class FakeCampaignUnitOfWork(FakeUnitOfWork):
+    """Works on copies; commit publishes them along with the staged events, leaving without commit drops both."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.committed_campaigns: dict[str, Campaign] = {}
         self.committed_results: dict[tuple[str, str], DeliveryRecord] = {}
-        self.events: list[tuple[Event, str, str | None]] = []
 
-    async def __aenter__(self) -> Self:
+    def begin(self) -> None:
         self._campaigns = {k: copy.copy(v) for k, v in self.committed_campaigns.items()}
         self._results = dict(self.committed_results)
-        self._staged: list[tuple[Event, str, str | None]] = []
         self.campaigns = FakeCampaignRepository(self._campaigns)
         self.results = FakeResultLedger(self._results)
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._staged = []
-
-    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
-        self._staged.append((event, subject, msg_id))
-
-    async def commit(self) -> None:
+    def on_commit(self) -> None:
         self.committed_campaigns = self._campaigns
         self.committed_results = self._results
-        self.events.extend(self._staged)
-        self._staged = []
-
-    def events_of(self, event_type: type[Event]) -> list[Event]:
-        return [e for e, _, _ in self.events if isinstance(e, event_type)]
 
 
 class FakeLists:

@@ -11,7 +11,7 @@ from mailstify_servicekit import Conflict, InvalidInput, NotFound
 from campaign.domain.model import Outcome
 from campaign.service_layer import campaigns, results
 
-from .fakes import FakeLists, FakeUnitOfWork
+from .fakes import FakeLists, FakeCampaignUnitOfWork
 
 ACCOUNT = "acct-1"
 
@@ -31,8 +31,8 @@ def fields(**overrides: object) -> dict:
 
 
 @pytest.fixture
-def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork()
+def uow() -> FakeCampaignUnitOfWork:
+    return FakeCampaignUnitOfWork()
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def lists() -> FakeLists:
     return FakeLists(**{"list-1": 3, "empty-list": 0})
 
 
-async def new_campaign(uow: FakeUnitOfWork, lists: FakeLists, **overrides: object):
+async def new_campaign(uow: FakeCampaignUnitOfWork, lists: FakeLists, **overrides: object):
     return await campaigns.create_campaign(uow, lists, ACCOUNT, fields(**overrides))
 
 
@@ -48,7 +48,7 @@ def outcome(campaign_id: str, subscriber_id: str, result: str = "sent", account:
     return Outcome(campaign_id, account, subscriber_id, f"{subscriber_id}@example.com", result, "250 OK")
 
 
-async def test_a_created_campaign_is_a_sanitised_draft(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_a_created_campaign_is_a_sanitised_draft(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
     stored = uow.committed_campaigns[campaign.id]
     assert (stored.status, stored.total, stored.from_email) == ("draft", None, "team@example.com")
@@ -65,19 +65,19 @@ async def test_a_created_campaign_is_a_sanitised_draft(uow: FakeUnitOfWork, list
         ({"name": "  "}, "name: must not be empty"),
     ],
 )
-async def test_bad_campaigns_are_refused(uow: FakeUnitOfWork, lists: FakeLists, overrides: dict, message: str) -> None:
+async def test_bad_campaigns_are_refused(uow: FakeCampaignUnitOfWork, lists: FakeLists, overrides: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         await new_campaign(uow, lists, **overrides)
     assert not uow.committed_campaigns
 
 
-async def test_another_accounts_campaign_is_not_found(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_another_accounts_campaign_is_not_found(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
     with pytest.raises(NotFound):
         await campaigns.get_campaign(uow, "someone-else", campaign.id)
 
 
-async def test_campaigns_are_listed_newest_first_page_by_page(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_campaigns_are_listed_newest_first_page_by_page(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     created = [await new_campaign(uow, lists, name=f"c{i}") for i in range(5)]
     seen, cursor = [], None
     while True:
@@ -89,7 +89,7 @@ async def test_campaigns_are_listed_newest_first_page_by_page(uow: FakeUnitOfWor
     assert seen == [c.id for c in reversed(created)]
 
 
-async def test_sending_moves_to_sending_and_stages_the_request_once(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_sending_moves_to_sending_and_stages_the_request_once(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
 
     sent = await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
@@ -102,7 +102,7 @@ async def test_sending_moves_to_sending_and_stages_the_request_once(uow: FakeUni
     assert [s for e, s, _ in uow.events if e is request] == [subjects.CAMPAIGN_SEND_REQUESTED]
 
 
-async def test_a_second_send_is_a_conflict_and_stages_nothing(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_a_second_send_is_a_conflict_and_stages_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
     await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
 
@@ -111,7 +111,7 @@ async def test_a_second_send_is_a_conflict_and_stages_nothing(uow: FakeUnitOfWor
     assert len(uow.events_of(CampaignSendRequested)) == 1
 
 
-async def test_an_empty_body_is_refused(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_an_empty_body_is_refused(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists, body_html="<p>&nbsp;</p>")
     with pytest.raises(InvalidInput, match="the campaign body is empty"):
         await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
@@ -119,14 +119,14 @@ async def test_an_empty_body_is_refused(uow: FakeUnitOfWork, lists: FakeLists) -
     assert not uow.events
 
 
-async def test_a_list_without_subscribers_is_refused(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_a_list_without_subscribers_is_refused(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists, list_id="empty-list")
     with pytest.raises(InvalidInput, match="no subscribed subscribers"):
         await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
     assert uow.committed_campaigns[campaign.id].status == "draft"
 
 
-async def test_scheduling_is_refused_for_now(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_scheduling_is_refused_for_now(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     from datetime import UTC, datetime
 
     campaign = await new_campaign(uow, lists)
@@ -134,7 +134,7 @@ async def test_scheduling_is_refused_for_now(uow: FakeUnitOfWork, lists: FakeLis
         await campaigns.request_send(uow, lists, ACCOUNT, campaign.id, send_at=datetime(2030, 1, 1, tzinfo=UTC))
 
 
-async def test_only_drafts_can_be_edited_and_sending_ones_not_deleted(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_only_drafts_can_be_edited_and_sending_ones_not_deleted(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
     edited = await campaigns.update_campaign(uow, lists, ACCOUNT, campaign.id, {"name": "Renamed"})
     assert edited.name == "Renamed"
@@ -146,13 +146,13 @@ async def test_only_drafts_can_be_edited_and_sending_ones_not_deleted(uow: FakeU
         await campaigns.delete_campaign(uow, ACCOUNT, campaign.id)
 
 
-async def sending_campaign(uow: FakeUnitOfWork, lists: FakeLists) -> str:
+async def sending_campaign(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> str:
     campaign = await new_campaign(uow, lists)
     await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
     return campaign.id
 
 
-async def test_duplicate_outcomes_count_once(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_duplicate_outcomes_count_once(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "1"), outcome(cid, "2", "failed")])
     await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2", "failed"), outcome(cid, "3")])
@@ -161,7 +161,7 @@ async def test_duplicate_outcomes_count_once(uow: FakeUnitOfWork, lists: FakeLis
     assert (stored.sent_count, stored.failed_count) == (2, 1)
 
 
-async def test_test_sends_and_unknown_campaigns_are_not_counted(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_test_sends_and_unknown_campaigns_are_not_counted(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_outcomes(
         uow,
@@ -172,7 +172,7 @@ async def test_test_sends_and_unknown_campaigns_are_not_counted(uow: FakeUnitOfW
     assert not uow.committed_results
 
 
-async def test_one_status_event_per_campaign_per_batch(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_one_status_event_per_campaign_per_batch(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     first, second = await sending_campaign(uow, lists), await sending_campaign(uow, lists)
     before = len(uow.events_of(CampaignStatusChanged))
     await results.record_outcomes(uow, [outcome(first, str(i)) for i in range(50)] + [outcome(second, "1", "failed")])
@@ -182,7 +182,7 @@ async def test_one_status_event_per_campaign_per_batch(uow: FakeUnitOfWork, list
     )
 
 
-async def test_a_redelivered_batch_emits_nothing(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_a_redelivered_batch_emits_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     batch = [outcome(cid, "1"), outcome(cid, "2")]
     await results.record_outcomes(uow, batch)
@@ -191,7 +191,7 @@ async def test_a_redelivered_batch_emits_nothing(uow: FakeUnitOfWork, lists: Fak
     assert len(uow.events) == before
 
 
-async def test_fanout_completed_before_the_outcomes(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_fanout_completed_before_the_outcomes(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_fanout_completed(uow, ACCOUNT, cid, 2)
     assert uow.committed_campaigns[cid].status == "sending"
@@ -201,7 +201,7 @@ async def test_fanout_completed_before_the_outcomes(uow: FakeUnitOfWork, lists: 
     assert uow.events_of(CampaignStatusChanged)[-1].status == "sent"
 
 
-async def test_fanout_completed_after_the_outcomes(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_fanout_completed_after_the_outcomes(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2")])
     assert uow.committed_campaigns[cid].status == "sending"
@@ -209,7 +209,7 @@ async def test_fanout_completed_after_the_outcomes(uow: FakeUnitOfWork, lists: F
     assert uow.committed_campaigns[cid].status == "sent"
 
 
-async def test_a_redelivered_fanout_completed_changes_nothing(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_a_redelivered_fanout_completed_changes_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_fanout_completed(uow, ACCOUNT, cid, 5)
     before = len(uow.events)
@@ -219,7 +219,7 @@ async def test_a_redelivered_fanout_completed_changes_nothing(uow: FakeUnitOfWor
     assert uow.committed_campaigns[cid].total == 5
 
 
-async def test_deliveries_are_paged_and_filtered(uow: FakeUnitOfWork, lists: FakeLists) -> None:
+async def test_deliveries_are_paged_and_filtered(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     await results.record_outcomes(uow, [outcome(cid, str(i), "failed" if i % 2 else "sent") for i in range(5)])
     first = await campaigns.list_deliveries(uow, ACCOUNT, cid, "sent", 2, None)

@@ -6,7 +6,8 @@ import copy
 from collections.abc import Sequence
 from typing import Self
 
-from mailstify_contracts import CampaignContent, DeliverEmail, Event, Recipient
+from mailstify_contracts import CampaignContent, DeliverEmail, Recipient
+from mailstify_servicekit.testing import FakeUnitOfWork
 
 from dispatcher.domain.fanout import Fanout
 from dispatcher.service_layer.ports import PublishRefused, RecipientPage
@@ -96,27 +97,20 @@ class FakeFanoutRepository:
         return True
 
 
-class FakeUnitOfWork:
+class FakeDispatcherUnitOfWork(FakeUnitOfWork):
+    """Works on copies of the committed fanouts; commit makes them durable along with the staged events."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.committed: dict[str, Fanout] = {}
-        self.events: list[tuple[Event, str, str | None]] = []
 
     def __call__(self) -> Self:
+        # The fanout handler opens a fresh unit of work per page; the fake hands out itself.
         return self
 
-    async def __aenter__(self) -> Self:
+    def begin(self) -> None:
         self._rows = {k: copy.copy(v) for k, v in self.committed.items()}
-        self._staged: list[tuple[Event, str, str | None]] = []
         self.fanouts = FakeFanoutRepository(self._rows)
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._staged = []
-
-    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
-        self._staged.append((event, subject, msg_id))
-
-    async def commit(self) -> None:
+    def on_commit(self) -> None:
         self.committed = self._rows
-        self.events.extend(self._staged)
-        self._staged = []

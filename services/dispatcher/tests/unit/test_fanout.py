@@ -9,7 +9,7 @@ from mailstify_servicekit import UpstreamUnavailable
 
 from dispatcher.service_layer.fanout import Dispatcher
 
-from .fakes import FakeContentStore, FakeMailQueue, FakeRecipients, FakeUnitOfWork, SimulatedCrash
+from .fakes import FakeContentStore, FakeMailQueue, FakeRecipients, FakeDispatcherUnitOfWork, SimulatedCrash
 
 CONTENT = CampaignContent(subject="Hi", from_name="Team", from_email="team@example.com", body_html="<p>Hi</p>")
 
@@ -20,7 +20,7 @@ def request(campaign_id: str = "camp-1", list_id: str = "list-1") -> CampaignSen
 
 class Harness:
     def __init__(self, recipients: int, page_size: int = 1000):
-        self.uow = FakeUnitOfWork()
+        self.uow = FakeDispatcherUnitOfWork()
         self.recipients = FakeRecipients(recipients)
         self.queue = FakeMailQueue()
         self.content = FakeContentStore()

@@ -1,7 +1,4 @@
 """Initial schema: the outbox, lists and subscribers.
-
-Revision ID: 0001
-Revises:
 """
 
 import sqlalchemy as sa
@@ -12,8 +9,6 @@ from mailstify_messaging.migrations import create_outbox, drop_outbox
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,4 @@
 """Initial schema: the outbox and the delivery ledger.
-
-Revision ID: 0001
-Revises:
 """
 
 import sqlalchemy as sa
@@ -11,8 +8,6 @@ from mailstify_messaging.migrations import create_outbox, drop_outbox
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
