@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
-import nats.errors
 import uvicorn
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -89,7 +88,7 @@ async def stream_events(js: JetStreamContext, stream: str, subject: str) -> list
         while True:
             try:
                 batch = await subscription.fetch(500, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises either its own or asyncio's at the deadline; both subclass it
                 return events
             for msg in batch:
                 events.append(decode_event(msg.data))

@@ -5,8 +5,8 @@ from .app import RuntimeDep, UnitOfWorkDep, create_service_app, get_runtime
 from .emails import normalise_email
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
 from .internal import ACCOUNT_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient
-from .pagination import Page, PageCursor, PageLimit, decode_cursor, encode_cursor, split_page
-from .runtime import Runtime, ServiceSpec
+from .pagination import InvalidCursor, Page, PageCursor, PageLimit, decode_cursor, encode_cursor, split_page
+from .runtime import Runtime, ServiceSpec, close_extras
 from .settings import ServiceSettings
 from .unit_of_work import UnitOfWork
 
@@ -17,6 +17,7 @@ __all__ = [
     "Forbidden",
     "InternalCaller",
     "InternalClient",
+    "InvalidCursor",
     "InvalidInput",
     "NotFound",
     "Runtime",
@@ -29,6 +30,7 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkDep",
     "UpstreamUnavailable",
+    "close_extras",
     "create_service_app",
     "get_runtime",
     "normalise_email",

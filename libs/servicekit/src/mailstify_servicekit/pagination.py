@@ -34,6 +34,14 @@ PageLimit = Annotated[
 PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 
+class InvalidCursor(InvalidInput):
+    """A cursor that is not one we handed out: raise it also where a service reads its own position
+    out of a decoded cursor, so every service answers a bad cursor in the same words."""
+
+    def __init__(self) -> None:
+        super().__init__("cursor is not valid; pass the next_cursor of the previous page unchanged")
+
+
 def encode_cursor(position: dict[str, Any]) -> str:
     raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -44,9 +52,9 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidInput("cursor is not valid; pass the next_cursor of the previous page unchanged") from exc
+        raise InvalidCursor() from exc
     if not isinstance(position, dict):
-        raise InvalidInput("cursor is not valid; pass the next_cursor of the previous page unchanged")
+        raise InvalidCursor()
     return position
 
 

@@ -133,6 +133,22 @@ class Runtime:
         await self.engine.dispose()
 
 
+def close_extras(*keys: str) -> Callable[[Runtime], Awaitable[None]]:
+    """An `on_shutdown` hook that closes collaborators kept in `runtime.extras` (HTTP clients,
+    connection pools): each one present under `keys` is removed and its `aclose()` awaited, in order.
+
+    A missing key is skipped: shutdown may come before boot got as far as opening it.
+    """
+
+    async def close(runtime: Runtime) -> None:
+        for key in keys:
+            resource = runtime.extras.pop(key, None)
+            if resource is not None:
+                await resource.aclose()
+
+    return close
+
+
 async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
     while True:
         try:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from mailstify_contracts import topology
 from mailstify_messaging import PullConsumer
-from mailstify_servicekit import InternalClient, Runtime, ServiceSpec
+from mailstify_servicekit import InternalClient, Runtime, ServiceSpec, close_extras
 
 from .adapters.audience import AudienceLists
 from .adapters.unit_of_work import SqlCampaignUnitOfWork
@@ -20,12 +20,6 @@ async def _connect_audience(runtime: Runtime) -> None:
     client = InternalClient(runtime.settings.audience_url, runtime.settings.internal_token.get_secret_value())
     runtime.extras[AUDIENCE_CLIENT] = client
     runtime.extras[AUDIENCE_LISTS] = AudienceLists(client)
-
-
-async def _close_audience(runtime: Runtime) -> None:
-    client = runtime.extras.pop(AUDIENCE_CLIENT, None)
-    if client is not None:
-        await client.aclose()
 
 
 def _consumers(runtime: Runtime) -> list[PullConsumer]:
@@ -45,5 +39,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec:
         migrations=MIGRATIONS,
         consumers=_consumers,
         on_boot=_connect_audience,
-        on_shutdown=_close_audience,
+        on_shutdown=close_extras(AUDIENCE_CLIENT),
     )

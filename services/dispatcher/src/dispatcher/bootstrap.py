@@ -4,7 +4,7 @@ from pathlib import Path
 
 from mailstify_contracts import topology
 from mailstify_messaging import PullConsumer
-from mailstify_servicekit import InternalClient, Runtime, ServiceSpec
+from mailstify_servicekit import InternalClient, Runtime, ServiceSpec, close_extras
 
 from .adapters.audience import AudienceRecipients
 from .adapters.jetstream import KeyValueContentStore, MailQueuePublisher
@@ -32,11 +32,6 @@ def _consumers(runtime: Runtime) -> list[PullConsumer]:
     return [PullConsumer(js, topology.DISPATCHER_SEND_REQUESTS, send_requested_handler(dispatcher))]
 
 
-async def _close_audience(runtime: Runtime) -> None:
-    client = runtime.extras.pop(AUDIENCE_CLIENT, None)
-    if client is not None:
-        await client.aclose()
-
 
 def bootstrap(settings: Settings | None = None) -> ServiceSpec:
     return ServiceSpec(
@@ -44,5 +39,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec:
         settings=settings or Settings(),
         migrations=MIGRATIONS,
         consumers=_consumers,
-        on_shutdown=_close_audience,
+        on_shutdown=close_extras(AUDIENCE_CLIENT),
     )

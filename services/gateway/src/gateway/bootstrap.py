@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from mailstify_servicekit import Runtime, ServiceSpec
+from mailstify_servicekit import Runtime, ServiceSpec, close_extras
 
-from .adapters.upstream import Upstreams
+from .adapters.upstream import UPSTREAMS, Upstreams
 from .config import Settings
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -12,17 +12,11 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 async def open_upstreams(runtime: Runtime) -> None:
     settings: Settings = runtime.settings  # type: ignore[assignment]
-    runtime.extras["upstreams"] = Upstreams(
+    runtime.extras[UPSTREAMS] = Upstreams(
         {"audience": settings.audience_url, "campaign": settings.campaign_url},
         settings.internal_token.get_secret_value(),
         settings.upstream_timeout_seconds,
     )
-
-
-async def close_upstreams(runtime: Runtime) -> None:
-    upstreams: Upstreams | None = runtime.extras.pop("upstreams", None)
-    if upstreams is not None:
-        await upstreams.aclose()
 
 
 def bootstrap(settings: Settings | None = None) -> ServiceSpec:
@@ -31,5 +25,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec:
         settings=settings or Settings(),
         migrations=MIGRATIONS,
         on_boot=open_upstreams,
-        on_shutdown=close_upstreams,
+        on_shutdown=close_extras(UPSTREAMS),
     )

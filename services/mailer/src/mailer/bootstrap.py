@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mailstify_servicekit import Runtime, ServiceSpec
+from mailstify_servicekit import Runtime, ServiceSpec, close_extras
 
 from .adapters.content_store import KeyValueContentStore
 from .adapters.smtp_pool import SmtpPool
@@ -35,11 +35,6 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec:
             ),
         )
 
-    async def on_shutdown(runtime: Runtime) -> None:
-        pool = runtime.extras.get(SMTP_POOL)
-        if pool is not None:
-            await pool.close()
-
     return ServiceSpec(
         name="mailer",
         settings=settings,
@@ -48,5 +43,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec:
             delivery_consumer(runtime, runtime.extras[DELIVERY_SERVICE], settings.batch_size)
         ],
         on_boot=on_boot,
-        on_shutdown=on_shutdown,
+        on_shutdown=close_extras(SMTP_POOL),
     )

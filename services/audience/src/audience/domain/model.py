@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from mailstify_servicekit import Conflict, InvalidInput, decode_cursor, normalise_email
+from mailstify_servicekit import Conflict, InvalidCursor, InvalidInput, decode_cursor, normalise_email
 
 SubscriberStatus = Literal["subscribed", "unsubscribed", "bounced", "complained"]
 SUBSCRIBER_STATUSES: tuple[str, ...] = get_args(SubscriberStatus)
@@ -79,7 +79,7 @@ def after_cursor(cursor: str | None) -> int:
         return 0
     after = decode_cursor(cursor).get("after")
     if type(after) is not int or not 0 <= after <= BIGINT_MAX:
-        raise InvalidInput("cursor is not valid; pass the next_cursor of the previous page unchanged")
+        raise InvalidCursor()
     return after
 
 

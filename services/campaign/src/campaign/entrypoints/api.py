@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Response, status
 from opentelemetry import trace
 
-from mailstify_servicekit import AccountId, PageCursor, PageLimit, RuntimeDep, UnitOfWorkDep, UpstreamUnavailable
+from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit, RuntimeDep, UnitOfWorkDep, UpstreamUnavailable
 from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
 
 from ..adapters.unit_of_work import SqlCampaignUnitOfWork
 from ..service_layer import campaigns
 from ..service_layer.ports import ListDirectory
-from .schemas import CampaignCreate, CampaignOut, CampaignPage, CampaignPatch, DeliveryOut, DeliveryPage, SendRequest
+from .schemas import CampaignCreate, CampaignOut, CampaignPatch, DeliveryOut, SendRequest
 
 AUDIENCE_LISTS = "audience_lists"
 
@@ -43,9 +43,9 @@ async def create_campaign(body: CampaignCreate, account_id: AccountId, uow: Uow,
 @router.get("")
 async def list_campaigns(
     account_id: AccountId, uow: Uow, limit: PageLimit = DEFAULT_PAGE_SIZE, cursor: PageCursor = None
-) -> CampaignPage:
+) -> Page[CampaignOut]:
     page = await campaigns.list_campaigns(uow, account_id, limit, cursor)
-    return CampaignPage(items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor)
+    return Page(items=[CampaignOut.of(c) for c in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{campaign_id}")
@@ -84,6 +84,6 @@ async def list_deliveries(
     status: Literal["sent", "failed"] | None = None,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
     cursor: PageCursor = None,
-) -> DeliveryPage:
+) -> Page[DeliveryOut]:
     page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor)
-    return DeliveryPage(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)
+    return Page(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)

@@ -65,11 +65,6 @@ class CampaignOut(BaseModel):
         return cls.model_validate(campaign, from_attributes=True)
 
 
-class CampaignPage(BaseModel):
-    items: list[CampaignOut]
-    next_cursor: str | None
-
-
 class DeliveryOut(BaseModel):
     subscriber_id: str
     email: str
@@ -80,8 +75,3 @@ class DeliveryOut(BaseModel):
     @classmethod
     def of(cls, record: DeliveryRecord) -> DeliveryOut:
         return cls.model_validate(record, from_attributes=True)
-
-
-class DeliveryPage(BaseModel):
-    items: list[DeliveryOut]
-    next_cursor: str | None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mailstify_contracts import CampaignSendRequested, subjects
-from mailstify_servicekit import InvalidInput, NotFound, Page, decode_cursor, normalise_email, split_page
+from mailstify_servicekit import InvalidCursor, InvalidInput, NotFound, Page, decode_cursor, normalise_email, split_page
 
 from ..domain.content import check_template, sanitize_html
 from ..domain.model import Campaign
@@ -64,7 +64,7 @@ def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(position["at"]), str(position["id"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput("cursor is not valid; pass the next_cursor of the previous page unchanged") from exc
+        raise InvalidCursor() from exc
 
 
 async def _require_list(lists: ListDirectory, account_id: str, list_id: str) -> int:

@@ -17,6 +17,8 @@ from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER, ServiceError, Ups
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 OPENAPI_TIMEOUT_SECONDS = 3.0
+# Where bootstrap keeps the running service's `Upstreams` in `runtime.extras`.
+UPSTREAMS = "upstreams"
 
 
 class UpstreamTimeout(ServiceError):

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from mailstify_servicekit import RuntimeDep
 
-from ..adapters.upstream import Upstreams
+from ..adapters.upstream import UPSTREAMS, Upstreams
 from ..domain.openapi import merge_public_api
 
 OPENAPI_URL = "/api/openapi.json"
@@ -20,7 +20,7 @@ router = APIRouter()
 
 @router.get(OPENAPI_URL, include_in_schema=False)
 async def openapi(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    upstreams: Upstreams | None = runtime.extras.get("upstreams")
+    upstreams: Upstreams | None = runtime.extras.get(UPSTREAMS)
     services = await upstreams.openapi_documents() if upstreams else {}
     return JSONResponse(merge_public_api(request.app.openapi(), services))
 

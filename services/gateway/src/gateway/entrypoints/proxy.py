@@ -8,7 +8,7 @@ from starlette.background import BackgroundTask
 
 from mailstify_servicekit import RuntimeDep, UpstreamUnavailable
 
-from ..adapters.upstream import Upstreams, relay
+from ..adapters.upstream import UPSTREAMS, Upstreams, relay
 from ..domain import routing
 from .security import Authenticated
 
@@ -20,7 +20,7 @@ METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 async def forward(request: Request, principal: Authenticated, runtime: RuntimeDep) -> StreamingResponse:
     service = routing.upstream_for(request.url.path)
-    upstreams: Upstreams | None = runtime.extras.get("upstreams")
+    upstreams: Upstreams | None = runtime.extras.get(UPSTREAMS)
     if service is None or upstreams is None:
         raise UpstreamUnavailable(f"{service or 'the service'} is unavailable")
     upstream = await upstreams.open(

@@ -110,7 +110,7 @@ class SmtpPool:
         if smtp.is_connected:
             smtp.close()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         while not self._idle.empty():
             smtp = self._idle.get_nowait().smtp
             if smtp.is_connected:
