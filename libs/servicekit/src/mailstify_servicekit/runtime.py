@@ -118,7 +118,8 @@ class Runtime:
         if self.relay:
             self.relay.stop()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            # Let in-flight batches finish and commit their outcomes; what is cancelled is redelivered.
+            _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

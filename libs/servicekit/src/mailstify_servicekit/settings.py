@@ -23,3 +23,5 @@ class ServiceSettings(BaseSettings):
     audience_url: str = "http://127.0.0.1:8001"
     campaign_url: str = "http://127.0.0.1:8002"
     log_level: str = "INFO"
+    # How long a stopping service waits for its consumers' current batches (a mailer's SMTP sends).
+    shutdown_grace_seconds: float = Field(15.0, ge=0, le=300)
