@@ -3,6 +3,7 @@ trace context, the batch pull-consume loop and the transactional outbox."""
 
 from .connection import connect
 from .consuming import BatchHandler, Delivery, PullConsumer, Verdict
+from .exhausted import ExhaustedHandler, ExhaustedMessage, ExhaustedMessageListener, max_deliveries_subject
 from .outbox import OutboxRelay, add_to_outbox, outbox
 from .publishing import OutgoingMessage, PublishTimeout, publish, publish_many
 from .retry import backoff_delay
@@ -11,6 +12,9 @@ from .topology import ensure_topology
 __all__ = [
     "BatchHandler",
     "Delivery",
+    "ExhaustedHandler",
+    "ExhaustedMessage",
+    "ExhaustedMessageListener",
     "OutboxRelay",
     "OutgoingMessage",
     "PublishTimeout",
@@ -20,6 +24,7 @@ __all__ = [
     "backoff_delay",
     "connect",
     "ensure_topology",
+    "max_deliveries_subject",
     "outbox",
     "publish",
     "publish_many",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from opentelemetry import trace
 
@@ -68,6 +69,14 @@ class Delivery:
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
 
 
+async def unsubscribe_quietly(subscription: Subscription | JetStreamContext.PullSubscription) -> None:
+    """End a loop's subscription; the connection may be closing already, which ends it anyway."""
+    try:
+        await subscription.unsubscribe()
+    except nats.errors.Error:
+        pass
+
+
 @dataclass
 class PullConsumer:
     js: JetStreamContext
@@ -93,10 +102,7 @@ class PullConsumer:
         finally:
             # A pull subscription left subscribed keeps stray fetch-timeout replies in its queue,
             # and `nc.drain()` then waits its full 30 s timeout for them at every shutdown.
-            try:
-                await subscription.unsubscribe()
-            except nats.errors.Error:
-                pass
+            await unsubscribe_quietly(subscription)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -6,7 +6,7 @@ from .emails import normalise_email
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
 from .internal import ACCOUNT_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient
 from .pagination import InvalidCursor, Page, PageCursor, PageLimit, decode_cursor, encode_cursor, split_page
-from .runtime import Runtime, ServiceSpec, close_extras
+from .runtime import MessageLoop, Runtime, ServiceSpec, close_extras
 from .settings import ServiceSettings
 from .unit_of_work import UnitOfWork
 
@@ -19,6 +19,7 @@ __all__ = [
     "InternalClient",
     "InvalidCursor",
     "InvalidInput",
+    "MessageLoop",
     "NotFound",
     "Runtime",
     "RuntimeDep",

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nats.errors
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from mailstify_messaging import OutboxRelay, PullConsumer, connect, ensure_topology
+from mailstify_messaging import OutboxRelay, connect, ensure_topology
 
 from .database import create_engine, prepare_database, session_factory
 from .errors import UpstreamUnavailable
@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5
 
 
+class MessageLoop(Protocol):
+    """A long-running message loop that finishes its current batch and returns after `stop()`
+    (`PullConsumer`, `ExhaustedMessageListener`)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class ServiceSpec:
     """Everything that differs between services; `bootstrap.py` of each service builds one."""
@@ -40,7 +49,7 @@ class ServiceSpec:
     name: str
     settings: ServiceSettings
     migrations: Path
-    consumers: Callable[[Runtime], Sequence[PullConsumer]] = lambda runtime: ()
+    consumers: Callable[[Runtime], Sequence[MessageLoop]] = lambda runtime: ()
     # Extra long-running loops (beyond consumers and the outbox relay).
     background: Callable[[Runtime], Sequence[Callable[[], Awaitable[None]]]] = lambda runtime: ()
     on_boot: Callable[[Runtime], Awaitable[None]] | None = None
@@ -58,7 +67,7 @@ class Runtime:
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     # Service-specific collaborators (SMTP pool, HTTP clients, ...) set in `on_boot`.
     extras: dict[str, Any] = field(default_factory=dict)
-    _consumers: list[PullConsumer] = field(default_factory=list)
+    _consumers: list[MessageLoop] = field(default_factory=list)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @classmethod

@@ -8,7 +8,7 @@ from mailstify_contracts import CampaignContent
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from mailer.adapters.content_store import StoredContent
-from mailer.adapters.ledger import ClaimRequest, RecordedOutcome
+from mailer.adapters.ledger import ClaimRequest, GiveUp, RecordedOutcome
 from mailer.adapters.smtp_pool import OutgoingMail
 from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
 
@@ -59,6 +59,19 @@ class FakeLedger:
                 row.smtp_code, row.smtp_reply = item.outcome.smtp_code, item.outcome.smtp_reply
                 recorded.add(item.key)
         return recorded
+
+    async def give_up(self, request: GiveUp) -> Status | None:
+        row = self.rows.get(request.key)
+        if row is None:
+            self.rows[request.key] = Row(Status.FAILED, 0, smtp_reply=request.reason)
+            return Status.FAILED
+        if row.status is Status.RETRY:
+            row.status, row.smtp_reply = Status.FAILED, request.reason
+            return Status.FAILED
+        if row.status is Status.SENDING and row.lease_until < self.now:
+            row.status, row.lease_until = Status.UNKNOWN, None
+            return Status.UNKNOWN
+        return None
 
 
 class FakeMailerUnitOfWork(FakeUnitOfWork):

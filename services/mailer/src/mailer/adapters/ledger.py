@@ -25,6 +25,16 @@ class ClaimRequest:
 
 
 @dataclass(frozen=True)
+class GiveUp:
+    """A delivery whose message JetStream stopped delivering (max_deliver reached)."""
+
+    key: DeliveryKey
+    account_id: str
+    email: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecordedOutcome:
     key: DeliveryKey
     # The attempt counter our claim set: the update applies only while the row is still that claim.
@@ -99,6 +109,28 @@ _RECORD = sa.text(
     """
 )
 
+# Giving up on one exhausted delivery, in one statement (it is off the hot path: one per advisory).
+# Shaped like the claim's decision so both agree on who may settle a row:
+# - no row (never claimed: e.g. the handler crashed before its claim committed) → inserted `failed`;
+# - `retry` → `failed`: it never went out and will not be tried again;
+# - `sending` whose lease ran out → `unknown`: its mailer died mid-send, the mail may be out (§6 rule 3);
+# - terminal rows, and `sending` under a live lease (another replica is sending a duplicate copy and
+#   will record and report the outcome itself), are left alone: RETURNING yields no row.
+_GIVE_UP = sa.text(
+    """
+    INSERT INTO deliveries AS d
+        (campaign_id, subscriber_id, account_id, email, status, attempts, smtp_reply, updated_at)
+    VALUES (:campaign_id, :subscriber_id, :account_id, :email, 'failed', 0, :reason, now())
+    ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
+        status = CASE WHEN d.status = 'retry' THEN 'failed' ELSE 'unknown' END,
+        smtp_reply = CASE WHEN d.status = 'retry' THEN excluded.smtp_reply ELSE :unknown_reason END,
+        lease_until = NULL,
+        updated_at = now()
+    WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now())
+    RETURNING d.status
+    """
+)
+
 
 class DeliveryLedger:
     def __init__(self, session: AsyncSession):
@@ -146,3 +178,20 @@ class DeliveryLedger:
             },
         )
         return {DeliveryKey(row.campaign_id, row.subscriber_id) for row in result}
+
+    async def give_up(self, request: GiveUp) -> Status | None:
+        """Settle an exhausted delivery; return the status written (FAILED or UNKNOWN), or None when
+        the row was terminal or is held by a live lease and so was left alone."""
+        result = await self.session.execute(
+            _GIVE_UP,
+            {
+                "campaign_id": request.key.campaign_id,
+                "subscriber_id": request.key.subscriber_id,
+                "account_id": request.account_id,
+                "email": request.email,
+                "reason": request.reason,
+                "unknown_reason": OUTCOME_UNKNOWN_REASON,
+            },
+        )
+        status = result.scalar_one_or_none()
+        return Status(status) if status is not None else None

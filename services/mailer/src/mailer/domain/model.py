@@ -29,6 +29,10 @@ class Status(str, enum.Enum):
 OUTCOME_UNKNOWN_REASON = "outcome unknown: mailer stopped mid-send"
 
 
+def gave_up_reason(deliveries: int) -> str:
+    return f"gave up after {deliveries} deliveries"
+
+
 class ClaimState(enum.Enum):
     """What the claim statement found for one delivery."""
 
@@ -91,3 +95,11 @@ class Outcome:
     hard_bounce: bool = False
     # For RETRY: redeliver after this many seconds; None = the consumer's exponential backoff.
     retry_after: float | None = None
+
+
+def exhausted_outcome(recorded: Status, deliveries: int) -> Outcome:
+    """The outcome to report for a message JetStream stopped delivering, given what the ledger
+    recorded for it: `failed` (it never went out), or `unknown` (a send was abandoned mid-way)."""
+    if recorded is Status.UNKNOWN:
+        return Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
+    return Outcome(Status.FAILED, reason=gave_up_reason(deliveries), permanent=False)

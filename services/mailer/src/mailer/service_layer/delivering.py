@@ -155,7 +155,7 @@ class DeliveryService:
                 if claim.state is ClaimState.ABANDONED:
                     event = by_key[claim.key].event
                     outcome = Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
-                    uow.emit(*_result_event(event, outcome, message_id=""))
+                    uow.emit(*result_event(event, outcome, message_id=""))
             await uow.commit()
         return claims
 
@@ -208,7 +208,7 @@ class DeliveryService:
                         outcome = outcomes[task.key]
                         if task.key in recorded and outcome.status is not Status.RETRY:
                             message_id = _message_id(campaigns[task.event.content_key], task.key) or ""
-                            uow.emit(*_result_event(task.event, outcome, message_id))
+                            uow.emit(*result_event(task.event, outcome, message_id))
                     await uow.commit()
                 return recorded
             except Exception:
@@ -236,7 +236,7 @@ def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> s
     return campaign.message_id(key.campaign_id, key.subscriber_id)
 
 
-def _result_event(
+def result_event(
     event: DeliverEmail, outcome: Outcome, message_id: str
 ) -> tuple[DeliverySucceeded | DeliveryFailed, str, str]:
     """The outcome event, its subject and its msg id (one result per recipient and campaign)."""
