@@ -75,9 +75,14 @@ def mailstify_session_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def nats_server(mailstify_session_dir: Path) -> Iterator[NatsServer]:
+    with _jetstream(mailstify_session_dir, "nats") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _jetstream(session_dir: Path, name: str) -> Iterator[NatsServer]:
     backend = _containers()
-    local = mailstify_session_dir / "nats"
-    with backend.nats_server() if backend else nats.running(local, _log(mailstify_session_dir, "nats")) as server:
+    with backend.nats_server() if backend else nats.running(session_dir / name, _log(session_dir, name)) as server:
         yield server
 
 
@@ -145,9 +150,7 @@ class MailstifyStack:
 def stack_nats_server(mailstify_session_dir: Path) -> Iterator[NatsServer]:
     """The stack's own JetStream server. Its services hold the shared durable consumers; on the
     `nats_server` that per-service integration tests use, they would take those tests' messages."""
-    backend = _containers()
-    local = mailstify_session_dir / "stack-nats"
-    with backend.nats_server() if backend else nats.running(local, _log(mailstify_session_dir, "stack-nats")) as server:
+    with _jetstream(mailstify_session_dir, "stack-nats") as server:
         yield server
 
 
