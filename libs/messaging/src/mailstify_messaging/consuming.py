@@ -18,13 +18,12 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from opentelemetry import trace
 
 from mailstify_contracts import Event, decode_event
 from mailstify_contracts.topology import ConsumerSpec
 
 from .retry import backoff_delay
-from .tracing import extract_trace_context, messaging_attributes, tracer
+from .tracing import messaging_attributes, producer_link, tracer
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class PullConsumer:
         if not deliveries:
             return
         subject = deliveries[0].msg.subject
-        links = [trace.Link(trace.get_current_span(extract_trace_context(d.msg.headers)).get_span_context()) for d in deliveries]
+        links = [producer_link(d.msg.headers) for d in deliveries]
         # One span per batch, linked to every producer, so a large fan-out is not one enormous trace.
         with tracer.start_as_current_span(
             f"{self.spec.durable} process",

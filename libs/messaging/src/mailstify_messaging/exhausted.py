@@ -26,13 +26,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from opentelemetry import trace
 
 from mailstify_contracts import Event, decode_event
 from mailstify_contracts.topology import ConsumerSpec
 
 from .consuming import unsubscribe_quietly
-from .tracing import extract_trace_context, messaging_attributes, tracer
+from .tracing import messaging_attributes, producer_link, tracer
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ class ExhaustedMessageListener:
             return
         exhausted = ExhaustedMessage(event=event, stream_seq=seq, deliveries=deliveries)
         log.warning("%s gave up on %s #%d after %d deliveries", self.spec.durable, event.type, seq, deliveries)
-        link = trace.Link(trace.get_current_span(extract_trace_context(stored.headers)).get_span_context())
+        link = producer_link(stored.headers)
         with tracer.start_as_current_span(
             f"{self.spec.durable} exhausted",
             links=[link],

@@ -20,6 +20,12 @@ def extract_trace_context(headers: Mapping[str, str] | None) -> Context:
     return propagate.extract(dict(headers or {}))
 
 
+def producer_link(headers: Mapping[str, str] | None) -> trace.Link:
+    """A span link to the span that published a message (consumers link rather than parent, so a
+    batch of many producers' messages is one span, not one enormous trace)."""
+    return trace.Link(trace.get_current_span(extract_trace_context(headers)).get_span_context())
+
+
 def messaging_attributes(subject: str, operation: str, batch_size: int | None = None) -> dict[str, object]:
     attributes: dict[str, object] = {
         "messaging.system": "nats",
