@@ -2,6 +2,7 @@
 about each other."""
 
 from . import subjects, topology
+from .clock import utcnow
 from .envelope import Event
 from .events import (
     ALL_EVENTS,
@@ -11,9 +12,12 @@ from .events import (
     CampaignStatus,
     CampaignStatusChanged,
     DeliverEmail,
+    DeliveryDeferred,
     DeliveryFailed,
+    DeliveryOutcomeUnknown,
     DeliverySucceeded,
     FanoutCompleted,
+    FanoutFailed,
     Recipient,
     decode_event,
 )
@@ -26,12 +30,16 @@ __all__ = [
     "CampaignStatus",
     "CampaignStatusChanged",
     "DeliverEmail",
+    "DeliveryDeferred",
     "DeliveryFailed",
+    "DeliveryOutcomeUnknown",
     "DeliverySucceeded",
     "Event",
     "FanoutCompleted",
+    "FanoutFailed",
     "Recipient",
     "decode_event",
     "subjects",
     "topology",
+    "utcnow",
 ]

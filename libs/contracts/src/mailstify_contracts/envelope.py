@@ -8,12 +8,11 @@ without knowing its payload. Trace context travels in NATS headers, never in the
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from .clock import utcnow
 
 
 class Event(BaseModel):

@@ -52,7 +52,6 @@ class DeliverEmail(Event):
     campaign_id: str
     recipient: Recipient
     content_key: str
-    test: bool = False
 
 
 class FanoutCompleted(Event):
@@ -60,6 +59,17 @@ class FanoutCompleted(Event):
 
     campaign_id: str
     total: int = Field(ge=0)
+
+
+class FanoutFailed(Event):
+    """The fan-out cannot proceed (e.g. the audience service kept failing until the send request ran
+    out of deliveries): `published` recipients were handed to the mail queue and still go out."""
+
+    type: Literal["campaign.fanout_failed"] = "campaign.fanout_failed"
+
+    campaign_id: str
+    published: int = Field(ge=0)
+    reason: str
 
 
 class DeliverySucceeded(Event):
@@ -85,7 +95,31 @@ class DeliveryFailed(Event):
     hard_bounce: bool = False
 
 
-CampaignStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
+class DeliveryOutcomeUnknown(Event):
+    """The mail may or may not have reached the recipient: the server went silent after it had the
+    message data, or a mailer died mid-send. Never re-sent (ARCHITECTURE.md §6.3), counted apart."""
+
+    type: Literal["mail.delivery_unknown"] = "mail.delivery_unknown"
+
+    campaign_id: str
+    subscriber_id: str
+    email: str
+    reason: str
+
+
+class DeliveryDeferred(Event):
+    """A delivery-path problem (the relay refused the sender, authentication failed, the relay is
+    unreachable): the campaign's deliveries are retried later and the campaign shows the reason.
+    About the path, never about a recipient, so it carries none."""
+
+    type: Literal["mail.delivery_deferred"] = "mail.delivery_deferred"
+
+    campaign_id: str
+    reason: str
+    smtp_code: int | None = None
+
+
+CampaignStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled", "failed"]
 
 
 class CampaignStatusChanged(Event):
@@ -96,14 +130,19 @@ class CampaignStatusChanged(Event):
     total: int | None = None
     sent_count: int = 0
     failed_count: int = 0
+    unknown_count: int = 0
+    last_error: str | None = None
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     CampaignSendRequested,
     DeliverEmail,
     FanoutCompleted,
+    FanoutFailed,
     DeliverySucceeded,
     DeliveryFailed,
+    DeliveryOutcomeUnknown,
+    DeliveryDeferred,
     CampaignStatusChanged,
 )
 

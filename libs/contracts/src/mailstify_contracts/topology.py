@@ -44,7 +44,6 @@ class ConsumerSpec:
     max_ack_pending: int = 10_000
     # Advisory only: the consumer's pull batch size in our loops.
     batch_size: int = 100
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,23 +92,22 @@ MAILER_DELIVERIES = ConsumerSpec(
     max_ack_pending=20_000,
     batch_size=200,
 )
+# The campaign service's consumers never give up (max_deliver -1): a dropped total or outcome would
+# leave its campaign `sending` forever, and their handlers are idempotent, so a redelivery after a
+# long database outage costs nothing. Undecodable messages are still terminated at once.
 CAMPAIGN_FANOUTS = ConsumerSpec(
     stream="CAMPAIGN",
-    durable="campaign-fanout-completed",
-    filter_subjects=(subjects.CAMPAIGN_FANOUT_COMPLETED,),
+    durable="campaign-fanout-ended",
+    filter_subjects=(subjects.CAMPAIGN_FANOUT_COMPLETED, subjects.CAMPAIGN_FANOUT_FAILED),
+    max_deliver=-1,
     batch_size=50,
 )
 CAMPAIGN_RESULTS = ConsumerSpec(
     stream="RESULT",
     durable="campaign-results",
     filter_subjects=(subjects.MAIL_RESULT_ALL,),
+    max_deliver=-1,
     batch_size=500,
-)
-GATEWAY_STATUS_CHANGES = ConsumerSpec(
-    stream="CAMPAIGN",
-    durable="gateway-status-changed",
-    filter_subjects=(subjects.CAMPAIGN_STATUS_CHANGED,),
-    batch_size=100,
 )
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     DISPATCHER_SEND_REQUESTS,

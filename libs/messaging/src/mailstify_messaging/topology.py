@@ -49,7 +49,6 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
 def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=spec.durable,
-        description=spec.description or None,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait_seconds,
         max_deliver=spec.max_deliver,

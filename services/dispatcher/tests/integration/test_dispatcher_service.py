@@ -162,7 +162,7 @@ async def test_a_list_of_2500_fans_out_exactly_once(
                     "S7",
                     {"n": 7},
                 )
-                assert sample.content_key == campaign_id and not sample.test
+                assert sample.content_key == campaign_id
 
                 stored = await (await js.key_value(topology.CAMPAIGN_CONTENT.bucket)).get(campaign_id)
                 assert CampaignContent.model_validate_json(stored.value) == CONTENT

@@ -10,7 +10,7 @@ import pytest
 from mailstify_contracts import CampaignContent, DeliveryFailed, DeliverySucceeded, Recipient
 
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON
-from mailer.domain.unsubscribe import verify_unsubscribe_token
+from mailstify_contracts.unsubscribe import verify_unsubscribe_token
 
 from mailstify_devstack.inprocess import until
 

@@ -44,8 +44,3 @@ class Fanout:
     def complete(self, now: datetime) -> FanoutCompleted:
         self.completed_at = now
         return FanoutCompleted(account_id=self.account_id, campaign_id=self.campaign_id, total=self.published)
-
-
-def completion_msg_id(campaign_id: str) -> str:
-    """One FanoutCompleted per campaign on the stream, however often completion is staged."""
-    return f"fanout:{campaign_id}"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects
 from mailstify_messaging import backoff_delay
 
-from ..domain.fanout import Fanout, completion_msg_id
+from ..domain.fanout import Fanout
 from .ports import ContentStore, DeliveryPublisher, FanoutUnitOfWork, PublishRefused, RecipientPage, RecipientSource
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Dispatcher:
                 uow.emit(
                     fanout.complete(_now()),
                     subjects.CAMPAIGN_FANOUT_COMPLETED,
-                    msg_id=completion_msg_id(fanout.campaign_id),
+                    msg_id=subjects.fanout_msg_id(fanout.campaign_id),
                 )
             if not await uow.fanouts.save(fanout):
                 log.warning("fan-out of campaign %s advanced elsewhere; leaving it to that worker", fanout.campaign_id)

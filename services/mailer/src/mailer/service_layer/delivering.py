@@ -30,7 +30,7 @@ from ..domain.messages import PreparedCampaign, unbuildable
 from ..domain.mime import UnsupportedAddress
 from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status
 from ..domain.rendering import RenderError
-from ..domain.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
 from .campaigns import CampaignCache, Unavailable
 from .unit_of_work import MailerUnitOfWork
 
@@ -240,7 +240,7 @@ def result_event(
     event: DeliverEmail, outcome: Outcome, message_id: str
 ) -> tuple[DeliverySucceeded | DeliveryFailed, str, str]:
     """The outcome event, its subject and its msg id (one result per recipient and campaign)."""
-    msg_id = f"result:{event.campaign_id}:{event.recipient.subscriber_id}"
+    msg_id = subjects.result_msg_id(event.campaign_id, event.recipient.subscriber_id)
     common = {
         "account_id": event.account_id,
         "campaign_id": event.campaign_id,

@@ -1,5 +1,8 @@
 """Unsubscribe tokens: `{public_url}/u/{token}` names the (account, campaign, subscriber) it was made
-for and proves it with an HMAC, so the public endpoint needs no lookup table and cannot be guessed."""
+for and proves it with an HMAC, so the public endpoint needs no lookup table and cannot be guessed.
+
+Part of the contracts because two services must agree on it byte for byte: the mailer signs the
+links it writes, the gateway verifies what comes back (with the shared `MAILSTIFY_SECRET_KEY`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mailer.domain.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url, verify_unsubscribe_token
+from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url, verify_unsubscribe_token
 
 SECRET = b"s3cret"
 TARGET = UnsubscribeTarget(account_id="acc-1", campaign_id="cmp-9", subscriber_id="42")
