@@ -1,54 +1,85 @@
-"""`close_extras`: the shutdown hook that closes what `on_boot` kept in `runtime.extras`."""
+"""The runtime's shutdown: loops stop, the bootstrap's `on_stopping` runs before the loops' current
+work is waited for, and what the bootstrap opened is closed after the loops finished, in order."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any, cast
+import asyncio
+from pathlib import Path
 
-from mailstify_servicekit import Runtime, close_extras
+import pytest
 
-
-class Closeable:
-    def __init__(self, name: str, closed: list[str]) -> None:
-        self.name = name
-        self._closed = closed
-
-    async def aclose(self) -> None:
-        self._closed.append(self.name)
+from mailstify_servicekit import Runtime, ServiceSettings, ServiceSpec, UpstreamUnavailable, Wiring
 
 
-def a_runtime(**extras: Any) -> Runtime:
-    # The hook touches nothing but `extras`; a full Runtime would need a database engine.
-    return cast(Runtime, SimpleNamespace(extras=dict(extras)))
+class SlowLoop:
+    """Finishes its 'batch' only once `on_stopping` released it (like a mailer draining)."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.released = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await self._stopping.wait()
+        await self.released.wait()
+        self.events.append("loop finished")
+
+    def stop(self) -> None:
+        self.events.append("loop stopped")
+        self._stopping.set()
 
 
-async def test_each_named_collaborator_is_closed_in_order_and_removed() -> None:
+def a_runtime(wiring: Wiring[str]) -> Runtime[str]:
+    settings = ServiceSettings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", shutdown_grace_seconds=5)
+    spec = ServiceSpec(name="test", settings=settings, migrations=Path("."), wire=lambda _c: wiring)
+    runtime = Runtime.create(spec)
+    # What boot() does once the database and NATS answer, without them.
+    runtime.wiring = wiring
+    runtime._loop_tasks = [asyncio.create_task(loop.run()) for loop in wiring.loops]
+    runtime.booted.set()
+    return runtime
+
+
+async def test_shutdown_stops_loops_lets_them_drain_then_closes_in_order() -> None:
+    events: list[str] = []
+    loop = SlowLoop(events)
+
+    def on_stopping() -> None:
+        events.append("on_stopping")
+        loop.released.set()
+
+    async def close(name: str) -> None:
+        events.append(f"closed {name}")
+
+    wiring = Wiring("deps", loops=[loop], closers=[lambda: close("client"), lambda: close("pool")], on_stopping=on_stopping)
+    runtime = a_runtime(wiring)
+    await asyncio.sleep(0)
+
+    await runtime.shutdown()
+
+    assert events == ["loop stopped", "on_stopping", "loop finished", "closed client", "closed pool"]
+
+
+async def test_a_closer_that_fails_does_not_keep_the_others_open() -> None:
     closed: list[str] = []
-    runtime = a_runtime(pool=Closeable("pool", closed), client=Closeable("client", closed), other="kept")
 
-    await close_extras("client", "pool")(runtime)
+    async def broken() -> None:
+        raise RuntimeError("already gone")
 
-    assert closed == ["client", "pool"]
-    assert runtime.extras == {"other": "kept"}
+    async def pool() -> None:
+        closed.append("pool")
 
+    runtime = a_runtime(Wiring("deps", closers=[broken, pool]))
 
-async def test_a_collaborator_never_opened_is_skipped() -> None:
-    # Shutdown can come before boot reached `on_boot` (PostgreSQL never answered).
-    closed: list[str] = []
-    runtime = a_runtime(pool=Closeable("pool", closed))
-
-    await close_extras("client", "pool")(runtime)
+    await runtime.shutdown()
 
     assert closed == ["pool"]
-    assert runtime.extras == {}
 
 
-async def test_closing_twice_closes_once() -> None:
-    closed: list[str] = []
-    runtime = a_runtime(client=Closeable("client", closed))
-    hook = close_extras("client")
-
-    await hook(runtime)
-    await hook(runtime)
-
-    assert closed == ["client"]
+async def test_dependencies_are_refused_until_booted() -> None:
+    runtime = a_runtime(Wiring("deps"))
+    assert runtime.dependencies() == "deps"
+    runtime.booted.clear()
+    with pytest.raises(UpstreamUnavailable):
+        runtime.dependencies()
+    await runtime.shutdown()

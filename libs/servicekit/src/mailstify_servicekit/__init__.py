@@ -1,44 +1,53 @@
 """What every Mailstify service is built from: settings, database + migrations, unit of work,
-the FastAPI app with health probes, the background runtime, internal auth and errors."""
+the FastAPI app with health probes, the background runtime, internal auth and errors.
 
-from .app import RuntimeDep, UnitOfWorkDep, create_service_app, get_runtime
+Domain and service-layer code import the pure modules directly (`mailstify_servicekit.errors`,
+`.emails`, `.pagination`, `.ports`): this package's top level also pulls in FastAPI, SQLAlchemy
+and NATS, which those layers must not depend on (see the import contracts in pyproject.toml)."""
+
+from .app import create_service_app, dependencies_of, runtime_of
 from .emails import normalise_email
 from .errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
-from .internal import ACCOUNT_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient
-from .pagination import InvalidCursor, Page, PageCursor, PageLimit, decode_cursor, encode_cursor, split_page
-from .runtime import MessageLoop, Runtime, ServiceSpec, close_extras
+from .internal import ACCOUNT_HEADER, PUBLIC_HEADER, TOKEN_HEADER, AccountId, InternalCaller, InternalClient, InternalOnly
+from .pagination import InvalidCursor, Page, decode_cursor, encode_cursor, split_page
+from .params import PageCursor, PageLimit
+from .runtime import Connections, MessageLoop, Runtime, ServiceSpec, Wiring
 from .settings import ServiceSettings
+from .text import RequestModel
 from .unit_of_work import UnitOfWork
 
 __all__ = [
     "ACCOUNT_HEADER",
     "AccountId",
     "Conflict",
+    "Connections",
     "Forbidden",
     "InternalCaller",
     "InternalClient",
+    "InternalOnly",
+    "PUBLIC_HEADER",
+    "RequestModel",
     "InvalidCursor",
     "InvalidInput",
     "MessageLoop",
     "NotFound",
+    "Page",
+    "PageCursor",
+    "PageLimit",
     "Runtime",
-    "RuntimeDep",
     "ServiceError",
     "ServiceSettings",
     "ServiceSpec",
     "TOKEN_HEADER",
     "Unauthorized",
     "UnitOfWork",
-    "UnitOfWorkDep",
     "UpstreamUnavailable",
-    "close_extras",
+    "Wiring",
     "create_service_app",
-    "get_runtime",
-    "normalise_email",
-    "Page",
-    "PageCursor",
-    "PageLimit",
     "decode_cursor",
+    "dependencies_of",
     "encode_cursor",
+    "normalise_email",
+    "runtime_of",
     "split_page",
 ]

@@ -6,19 +6,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from .errors import install_error_handlers
+from .errors import ServiceError
 from .logs import configure_logging
-from .runtime import Runtime, ServiceSpec
+from .runtime import D, Runtime, ServiceSpec
 from .telemetry import configure_tracing, instrument_app
-from .unit_of_work import UnitOfWork
+from .text import StorableTextGuard
 
 
-def create_service_app(spec: ServiceSpec, routers: Sequence[APIRouter] = (), **fastapi_kwargs: object) -> FastAPI:
+def create_service_app(spec: ServiceSpec[D], routers: Sequence[APIRouter] = (), **fastapi_kwargs: Any) -> FastAPI:
     configure_logging(spec.name, spec.settings.log_level)
     configure_tracing(spec.name)
     runtime = Runtime.create(spec)
@@ -37,6 +38,7 @@ def create_service_app(spec: ServiceSpec, routers: Sequence[APIRouter] = (), **f
     app.state.settings = spec.settings
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(StorableTextGuard)  # NUL in a path or query: 400, not a database error
     instrument_app(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -55,13 +57,29 @@ def create_service_app(spec: ServiceSpec, routers: Sequence[APIRouter] = (), **f
     return app
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime[Any]:
     return request.app.state.runtime
 
 
-def new_unit_of_work(runtime: Annotated[Runtime, Depends(get_runtime)]) -> UnitOfWork:
-    return runtime.uow()
+def dependencies_of(request: Request) -> Any:
+    """The wired dependencies of the service serving `request`; each service's
+    `entrypoints/dependencies.py` gives this its own return type."""
+    return runtime_of(request).dependencies()
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(new_unit_of_work)]
+def _describe(error: dict) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path"))
+    return f"{location}: {error.get('msg')}" if location else str(error.get("msg"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        detail = "; ".join(_describe(e) for e in errors) or "invalid request"
+        safe = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+        return JSONResponse({"detail": detail, "errors": safe}, status_code=422)

@@ -13,10 +13,13 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, Header, Request
 
-from .errors import NotFound, ServiceError, Unauthorized, UpstreamUnavailable
+from .errors import Forbidden, NotFound, ServiceError, Unauthorized, UpstreamUnavailable
 
 ACCOUNT_HEADER = "X-Mailstify-Account"
 TOKEN_HEADER = "X-Mailstify-Internal-Token"
+# Set by the gateway on every request it relays from the public edge (whatever the path became on
+# the way); a route meant only for service-to-service calls refuses a request that carries it.
+PUBLIC_HEADER = "X-Mailstify-Public"
 
 
 def _expected_token(request: Request) -> str:
@@ -39,8 +42,19 @@ async def require_account(
     return account
 
 
+async def require_not_public(
+    _: Annotated[None, Depends(require_internal_caller)],
+    public: Annotated[str | None, Header(alias=PUBLIC_HEADER, include_in_schema=False)] = None,
+) -> None:
+    """For internal-only routers: the internal token, and no sign the request came through the public edge."""
+    if public is not None:
+        raise Forbidden("internal endpoint: not reachable from the public API")
+
+
 AccountId = Annotated[str, Depends(require_account)]
 InternalCaller = Depends(require_internal_caller)
+# `APIRouter(..., dependencies=[InternalOnly])` for routes other services call and users never do.
+InternalOnly = Depends(require_not_public)
 
 
 class InternalClient:

@@ -10,9 +10,8 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query
 from pydantic import BaseModel
 
 from .errors import InvalidInput
@@ -26,12 +25,6 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
-
-
-PageLimit = Annotated[
-    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page, 1..{MAX_PAGE_SIZE}")
-]
-PageCursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 
 class InvalidCursor(InvalidInput):

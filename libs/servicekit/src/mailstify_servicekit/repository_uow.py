@@ -6,7 +6,7 @@ the whole thing for an in-memory fake (the cosmicpython pattern).
         def attach(self, session):
             self.campaigns = SqlCampaignRepository(session)
 
-    uow = SqlCampaignUnitOfWork(runtime.uow())
+    uow = SqlCampaignUnitOfWork(connections.new_transaction())   # in bootstrap.wire
 """
 
 from __future__ import annotations

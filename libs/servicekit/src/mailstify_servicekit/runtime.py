@@ -1,8 +1,13 @@
-"""What a running service holds: settings, database, NATS, the outbox relay and its consumers; and
-the boot sequence that brings them up in the background, retrying until PostgreSQL and NATS answer.
+"""What a running service holds: settings, database, NATS, the outbox relay, and what its bootstrap
+wired; and the boot sequence that brings them up in the background, retrying until PostgreSQL and
+NATS answer.
 
 Booting in the background lets the process serve `/healthz` at once and report `/readyz` honestly
 while its dependencies are still starting (the embedded stack starts everything together).
+
+Each service's `bootstrap.py` is the only place that knows its concrete adapters: its `wire`
+function gets the `Connections` once they are up and returns a `Wiring` — the typed dependencies
+object its entrypoints read (`Runtime.dependencies()`), the message loops to run, and what to close.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import nats.errors
 import sqlalchemy as sa
@@ -20,6 +25,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging import OutboxRelay, connect, ensure_topology
 
 from .database import create_engine, prepare_database, session_factory
@@ -31,6 +37,10 @@ from .unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 0.5
+# After the message loops have stopped, the relay gets this long to publish what they committed.
+RELAY_FLUSH_SECONDS = 5.0
+
+D = TypeVar("D")
 
 
 class MessageLoop(Protocol):
@@ -42,36 +52,58 @@ class MessageLoop(Protocol):
     def stop(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Connections:
+    """What a service's `wire` builds its adapters on, once the database and NATS answer."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    nc: Client
+    js: JetStreamContext
+    # A new transaction (+ outbox) on the service's database: wrap it in the service's unit of work.
+    new_transaction: Callable[[], UnitOfWork]
+
+
 @dataclass
-class ServiceSpec:
+class Wiring(Generic[D]):
+    """What a bootstrap hands the runtime."""
+
+    dependencies: D
+    loops: Sequence[MessageLoop] = ()
+    # Awaited in order at shutdown, after the loops stopped (HTTP clients, connection pools).
+    closers: Sequence[Callable[[], Awaitable[None]]] = ()
+    # Called as shutdown begins, before the loops' current batches are waited for: stop starting
+    # new work that could outlive the grace period (the mailer: no new SMTP transaction).
+    on_stopping: Callable[[], None] | None = None
+
+
+@dataclass
+class ServiceSpec(Generic[D]):
     """Everything that differs between services; `bootstrap.py` of each service builds one."""
 
     name: str
     settings: ServiceSettings
     migrations: Path
-    consumers: Callable[[Runtime], Sequence[MessageLoop]] = lambda runtime: ()
-    # Extra long-running loops (beyond consumers and the outbox relay).
-    background: Callable[[Runtime], Sequence[Callable[[], Awaitable[None]]]] = lambda runtime: ()
-    on_boot: Callable[[Runtime], Awaitable[None]] | None = None
-    on_shutdown: Callable[[Runtime], Awaitable[None]] | None = None
+    wire: Callable[[Connections], Wiring[D]]
+    # The durable consumers this service owns and declares (every service declares the streams).
+    consumers: Sequence[ConsumerSpec] = ()
 
 
 @dataclass
-class Runtime:
-    spec: ServiceSpec
+class Runtime(Generic[D]):
+    spec: ServiceSpec[D]
     engine: AsyncEngine
     sessions: async_sessionmaker
     nc: Client | None = None
     js: JetStreamContext | None = None
     relay: OutboxRelay | None = None
+    wiring: Wiring[D] | None = None
     booted: asyncio.Event = field(default_factory=asyncio.Event)
-    # Service-specific collaborators (SMTP pool, HTTP clients, ...) set in `on_boot`.
-    extras: dict[str, Any] = field(default_factory=dict)
-    _consumers: list[MessageLoop] = field(default_factory=list)
-    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _loop_tasks: list[asyncio.Task] = field(default_factory=list)
+    _relay_task: asyncio.Task | None = None
 
     @classmethod
-    def create(cls, spec: ServiceSpec) -> Runtime:
+    def create(cls, spec: ServiceSpec[D]) -> Runtime[D]:
         engine = create_engine(spec.settings.database_url)
         instrument_engine(engine)
         return cls(spec=spec, engine=engine, sessions=session_factory(engine))
@@ -80,15 +112,19 @@ class Runtime:
     def settings(self) -> ServiceSettings:
         return self.spec.settings
 
-    def uow(self) -> UnitOfWork:
-        if not self.booted.is_set():
+    def dependencies(self) -> D:
+        """The service's wired dependencies; a request before boot completed gets a 503."""
+        if self.wiring is None or not self.booted.is_set():
             raise UpstreamUnavailable(f"{self.spec.name} is starting; try again shortly")
-        return UnitOfWork(self.sessions, on_events_committed=self.relay.wake if self.relay else lambda: None)
+        return self.wiring.dependencies
 
     def jetstream(self) -> JetStreamContext:
         if self.js is None:
             raise UpstreamUnavailable(f"{self.spec.name} is not connected to NATS yet")
         return self.js
+
+    def new_transaction(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, on_events_committed=self.relay.wake if self.relay else lambda: None)
 
     async def boot(self) -> None:
         settings = self.settings
@@ -98,13 +134,15 @@ class Runtime:
         )
         self.nc = await _until_done("nats", lambda: connect(settings.nats_url, name=self.spec.name))
         self.js = self.nc.jetstream()
-        await _until_done("jetstream topology", lambda: ensure_topology(self.js, replicas=settings.jetstream_replicas))
-        if self.spec.on_boot:
-            await self.spec.on_boot(self)
-        self.relay = OutboxRelay(self.engine, self.js)
-        self._consumers = list(self.spec.consumers(self))
-        loops = [self.relay.run, *(c.run for c in self._consumers), *self.spec.background(self)]
-        self._tasks = [asyncio.create_task(_supervised(loop)) for loop in loops]
+        js = self.js
+        await _until_done(
+            "jetstream topology",
+            lambda: ensure_topology(js, consumers=self.spec.consumers, replicas=settings.jetstream_replicas),
+        )
+        self.relay = OutboxRelay(self.engine, js)
+        self.wiring = self.spec.wire(Connections(settings, self.engine, self.nc, js, self.new_transaction))
+        self._relay_task = asyncio.create_task(_supervised(self.relay.run))
+        self._loop_tasks = [asyncio.create_task(_supervised(loop.run)) for loop in self.wiring.loops]
         self.booted.set()
         log.info("%s ready", self.spec.name)
 
@@ -122,18 +160,22 @@ class Runtime:
         return None
 
     async def shutdown(self) -> None:
-        for consumer in self._consumers:
-            consumer.stop()
-        if self.relay:
+        wiring = self.wiring
+        if wiring is not None:
+            for loop in wiring.loops:
+                loop.stop()
+            if wiring.on_stopping is not None:
+                wiring.on_stopping()
+        # Let in-flight batches finish and commit their outcomes; what is cancelled is redelivered.
+        await _finish(self._loop_tasks, self.settings.shutdown_grace_seconds)
+        if self.relay is not None:
             self.relay.stop()
-        if self._tasks:
-            # Let in-flight batches finish and commit their outcomes; what is cancelled is redelivered.
-            _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_seconds)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        if self.spec.on_shutdown:
-            await self.spec.on_shutdown(self)
+        await _finish([self._relay_task] if self._relay_task else [], RELAY_FLUSH_SECONDS)
+        for close in wiring.closers if wiring else ():
+            try:
+                await close()
+            except Exception:
+                log.warning("closing %s failed", getattr(close, "__qualname__", close), exc_info=True)
         if self.nc and not self.nc.is_closed:
             try:
                 await self.nc.drain()
@@ -143,20 +185,14 @@ class Runtime:
         await self.engine.dispose()
 
 
-def close_extras(*keys: str) -> Callable[[Runtime], Awaitable[None]]:
-    """An `on_shutdown` hook that closes collaborators kept in `runtime.extras` (HTTP clients,
-    connection pools): each one present under `keys` is removed and its `aclose()` awaited, in order.
-
-    A missing key is skipped: shutdown may come before boot got as far as opening it.
-    """
-
-    async def close(runtime: Runtime) -> None:
-        for key in keys:
-            resource = runtime.extras.pop(key, None)
-            if resource is not None:
-                await resource.aclose()
-
-    return close
+async def _finish(tasks: Sequence[asyncio.Task], timeout: float) -> None:
+    """Wait up to `timeout` for `tasks` to return, then cancel the rest."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:

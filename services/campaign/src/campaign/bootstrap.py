@@ -1,43 +1,39 @@
-"""Wiring: builds the service's spec (settings, migrations, consumers) from its parts."""
+"""Wiring: the only module that knows the campaign service's concrete adapters."""
 
 from pathlib import Path
 
 from mailstify_contracts import topology
 from mailstify_messaging import PullConsumer
-from mailstify_servicekit import InternalClient, Runtime, ServiceSpec, close_extras
+from mailstify_servicekit import Connections, InternalClient, ServiceSpec, Wiring
 
 from .adapters.audience import AudienceLists
 from .adapters.unit_of_work import SqlCampaignUnitOfWork
 from .config import Settings
-from .entrypoints.api import AUDIENCE_LISTS
-from .entrypoints.consumers import delivery_outcomes_handler, fanout_completed_handler
+from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler
+from .service_layer.dependencies import CampaignDependencies
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
-AUDIENCE_CLIENT = "audience_client"
 
 
-async def _connect_audience(runtime: Runtime) -> None:
-    client = InternalClient(runtime.settings.audience_url, runtime.settings.internal_token.get_secret_value())
-    runtime.extras[AUDIENCE_CLIENT] = client
-    runtime.extras[AUDIENCE_LISTS] = AudienceLists(client)
+def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependencies]:
+    settings = settings or Settings()
 
+    def wire(connections: Connections) -> Wiring[CampaignDependencies]:
+        audience = InternalClient(settings.audience_url, settings.internal_token.get_secret_value())
+        dependencies = CampaignDependencies(
+            uow=lambda: SqlCampaignUnitOfWork(connections.new_transaction()),
+            lists=AudienceLists(audience),
+        )
+        loops = [
+            PullConsumer(connections.js, topology.CAMPAIGN_FANOUTS, fanout_ended_handler(dependencies)),
+            PullConsumer(connections.js, topology.CAMPAIGN_RESULTS, delivery_outcomes_handler(dependencies)),
+        ]
+        return Wiring(dependencies, loops=loops, closers=[audience.aclose])
 
-def _consumers(runtime: Runtime) -> list[PullConsumer]:
-    def new_uow() -> SqlCampaignUnitOfWork:
-        return SqlCampaignUnitOfWork(runtime.uow())
-
-    return [
-        PullConsumer(runtime.jetstream(), topology.CAMPAIGN_FANOUTS, fanout_completed_handler(new_uow)),
-        PullConsumer(runtime.jetstream(), topology.CAMPAIGN_RESULTS, delivery_outcomes_handler(new_uow)),
-    ]
-
-
-def bootstrap(settings: Settings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="campaign",
-        settings=settings or Settings(),
+        settings=settings,
         migrations=MIGRATIONS,
-        consumers=_consumers,
-        on_boot=_connect_audience,
-        on_shutdown=close_extras(AUDIENCE_CLIENT),
+        wire=wire,
+        consumers=(topology.CAMPAIGN_FANOUTS, topology.CAMPAIGN_RESULTS),
     )

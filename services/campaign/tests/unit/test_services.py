@@ -9,7 +9,7 @@ from mailstify_contracts import CampaignSendRequested, CampaignStatusChanged, su
 from mailstify_servicekit import Conflict, InvalidInput, NotFound
 
 from campaign.domain.model import Outcome
-from campaign.service_layer import campaigns, results
+from campaign.service_layer.handlers import campaigns, outcomes
 
 from .fakes import FakeLists, FakeCampaignUnitOfWork
 
@@ -154,8 +154,8 @@ async def sending_campaign(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> str
 
 async def test_duplicate_outcomes_count_once(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "1"), outcome(cid, "2", "failed")])
-    await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2", "failed"), outcome(cid, "3")])
+    await outcomes.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "1"), outcome(cid, "2", "failed")])
+    await outcomes.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2", "failed"), outcome(cid, "3")])
 
     stored = uow.committed_campaigns[cid]
     assert (stored.sent_count, stored.failed_count) == (2, 1)
@@ -163,7 +163,7 @@ async def test_duplicate_outcomes_count_once(uow: FakeCampaignUnitOfWork, lists:
 
 async def test_test_sends_and_unknown_campaigns_are_not_counted(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_outcomes(
+    await outcomes.record_outcomes(
         uow,
         [outcome(cid, "test:ada@example.com"), outcome("no-such-campaign", "1"), outcome(cid, "9", account="other")],
     )
@@ -175,7 +175,7 @@ async def test_test_sends_and_unknown_campaigns_are_not_counted(uow: FakeCampaig
 async def test_one_status_event_per_campaign_per_batch(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     first, second = await sending_campaign(uow, lists), await sending_campaign(uow, lists)
     before = len(uow.events_of(CampaignStatusChanged))
-    await results.record_outcomes(uow, [outcome(first, str(i)) for i in range(50)] + [outcome(second, "1", "failed")])
+    await outcomes.record_outcomes(uow, [outcome(first, str(i)) for i in range(50)] + [outcome(second, "1", "failed")])
     changes = uow.events_of(CampaignStatusChanged)[before:]
     assert sorted((c.campaign_id, c.sent_count, c.failed_count) for c in changes) == sorted(
         [(first, 50, 0), (second, 0, 1)]
@@ -185,17 +185,17 @@ async def test_one_status_event_per_campaign_per_batch(uow: FakeCampaignUnitOfWo
 async def test_a_redelivered_batch_emits_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
     batch = [outcome(cid, "1"), outcome(cid, "2")]
-    await results.record_outcomes(uow, batch)
+    await outcomes.record_outcomes(uow, batch)
     before = len(uow.events)
-    await results.record_outcomes(uow, batch)
+    await outcomes.record_outcomes(uow, batch)
     assert len(uow.events) == before
 
 
 async def test_fanout_completed_before_the_outcomes(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_fanout_completed(uow, ACCOUNT, cid, 2)
+    await outcomes.record_fanout_completed(uow, ACCOUNT, cid, 2)
     assert uow.committed_campaigns[cid].status == "sending"
-    await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2", "failed")])
+    await outcomes.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2", "failed")])
     stored = uow.committed_campaigns[cid]
     assert (stored.status, stored.total, stored.sent_count, stored.failed_count) == ("sent", 2, 1, 1)
     assert uow.events_of(CampaignStatusChanged)[-1].status == "sent"
@@ -203,25 +203,25 @@ async def test_fanout_completed_before_the_outcomes(uow: FakeCampaignUnitOfWork,
 
 async def test_fanout_completed_after_the_outcomes(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2")])
+    await outcomes.record_outcomes(uow, [outcome(cid, "1"), outcome(cid, "2")])
     assert uow.committed_campaigns[cid].status == "sending"
-    await results.record_fanout_completed(uow, ACCOUNT, cid, 2)
+    await outcomes.record_fanout_completed(uow, ACCOUNT, cid, 2)
     assert uow.committed_campaigns[cid].status == "sent"
 
 
 async def test_a_redelivered_fanout_completed_changes_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_fanout_completed(uow, ACCOUNT, cid, 5)
+    await outcomes.record_fanout_completed(uow, ACCOUNT, cid, 5)
     before = len(uow.events)
-    await results.record_fanout_completed(uow, ACCOUNT, cid, 5)
-    await results.record_fanout_completed(uow, ACCOUNT, "unknown", 5)
+    await outcomes.record_fanout_completed(uow, ACCOUNT, cid, 5)
+    await outcomes.record_fanout_completed(uow, ACCOUNT, "unknown", 5)
     assert len(uow.events) == before
     assert uow.committed_campaigns[cid].total == 5
 
 
 async def test_deliveries_are_paged_and_filtered(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     cid = await sending_campaign(uow, lists)
-    await results.record_outcomes(uow, [outcome(cid, str(i), "failed" if i % 2 else "sent") for i in range(5)])
+    await outcomes.record_outcomes(uow, [outcome(cid, str(i), "failed" if i % 2 else "sent") for i in range(5)])
     first = await campaigns.list_deliveries(uow, ACCOUNT, cid, "sent", 2, None)
     rest = await campaigns.list_deliveries(uow, ACCOUNT, cid, "sent", 2, first.next_cursor)
     assert [d.subscriber_id for d in first.items + rest.items] == ["0", "2", "4"]

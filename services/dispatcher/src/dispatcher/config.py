@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from mailstify_servicekit import ServiceSettings
+from mailstify_servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

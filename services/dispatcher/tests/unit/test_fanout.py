@@ -7,7 +7,7 @@ import pytest
 from mailstify_contracts import CampaignContent, CampaignSendRequested, FanoutCompleted, subjects
 from mailstify_servicekit import UpstreamUnavailable
 
-from dispatcher.service_layer.fanout import Dispatcher
+from dispatcher.service_layer.handlers import Dispatcher
 
 from .fakes import FakeContentStore, FakeMailQueue, FakeRecipients, FakeDispatcherUnitOfWork, SimulatedCrash
 

@@ -1,29 +1,31 @@
-"""Wiring: builds the service's spec (settings, migrations, the upstream client) from its parts."""
+"""Wiring: the only module that knows the gateway's concrete adapters."""
 
 from pathlib import Path
 
-from mailstify_servicekit import Runtime, ServiceSpec, close_extras
+from mailstify_servicekit import Connections, ServiceSpec, Wiring
 
-from .adapters.upstream import UPSTREAMS, Upstreams
+from .adapters.unit_of_work import SqlGatewayUnitOfWork
+from .adapters.upstream import HttpUpstreams
 from .config import Settings
+from .service_layer.dependencies import GatewayDependencies
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
-async def open_upstreams(runtime: Runtime) -> None:
-    settings: Settings = runtime.settings  # type: ignore[assignment]
-    runtime.extras[UPSTREAMS] = Upstreams(
-        {"audience": settings.audience_url, "campaign": settings.campaign_url},
-        settings.internal_token.get_secret_value(),
-        settings.upstream_timeout_seconds,
-    )
+def bootstrap(settings: Settings | None = None) -> ServiceSpec[GatewayDependencies]:
+    settings = settings or Settings()
 
+    def wire(connections: Connections) -> Wiring[GatewayDependencies]:
+        upstreams = HttpUpstreams(
+            {"audience": settings.audience_url, "campaign": settings.campaign_url},
+            settings.internal_token.get_secret_value(),
+            settings.upstream_timeout_seconds,
+        )
+        dependencies = GatewayDependencies(
+            settings=settings,
+            uow=lambda: SqlGatewayUnitOfWork(connections.new_transaction()),
+            upstreams=upstreams,
+        )
+        return Wiring(dependencies, closers=[upstreams.aclose])
 
-def bootstrap(settings: Settings | None = None) -> ServiceSpec:
-    return ServiceSpec(
-        name="gateway",
-        settings=settings or Settings(),
-        migrations=MIGRATIONS,
-        on_boot=open_upstreams,
-        on_shutdown=close_extras(UPSTREAMS),
-    )
+    return ServiceSpec(name="gateway", settings=settings, migrations=MIGRATIONS, wire=wire)

@@ -1,4 +1,4 @@
-from mailstify_servicekit import ServiceSettings
+from mailstify_servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

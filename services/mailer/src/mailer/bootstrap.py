@@ -1,55 +1,57 @@
-"""Wiring: builds the service's spec (settings, migrations, consumers) from its parts."""
+"""Wiring: the only module that knows the mailer's concrete adapters."""
 
 from pathlib import Path
 
-from mailstify_servicekit import Runtime, ServiceSpec, close_extras
+from mailstify_contracts import topology
+from mailstify_messaging.content import CampaignContentStore
+from mailstify_servicekit import Connections, ServiceSpec, Wiring
 
-from .adapters.content_store import KeyValueContentStore
 from .adapters.smtp_pool import SmtpPool
+from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
 from .entrypoints.consumers import delivery_consumer, exhausted_deliveries_listener
-from .service_layer.campaigns import CampaignCache
-from .service_layer.delivering import DeliveryPolicy, DeliveryService
-from .service_layer.giving_up import GiveUpService
-from .service_layer.unit_of_work import MailerUnitOfWork
+from .service_layer.campaign_cache import CampaignCache
+from .service_layer.dependencies import MailerDependencies
+from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
+from .service_layer.handlers.exhausted import GiveUpService
+from .service_layer.ports import MailerUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
-SMTP_POOL = "smtp_pool"
-DELIVERY_SERVICE = "delivery_service"
-GIVE_UP_SERVICE = "give_up_service"
 
 
-def bootstrap(settings: Settings | None = None) -> ServiceSpec:
+def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencies]:
     settings = settings or Settings()
 
-    async def on_boot(runtime: Runtime) -> None:
+    def wire(connections: Connections) -> Wiring[MailerDependencies]:
         def unit_of_work() -> MailerUnitOfWork:
-            return MailerUnitOfWork(runtime.uow())
+            return SqlMailerUnitOfWork(connections.new_transaction())
 
         pool = SmtpPool(settings)
-        runtime.extras[SMTP_POOL] = pool
-        runtime.extras[DELIVERY_SERVICE] = DeliveryService(
-            unit_of_work=unit_of_work,
-            campaigns=CampaignCache(KeyValueContentStore(runtime.jetstream()), settings.content_refresh_seconds),
-            sender=pool,
-            policy=DeliveryPolicy(
-                public_url=settings.public_url,
-                secret_key=settings.secret_key.get_secret_value().encode(),
-                lease_seconds=settings.lease_seconds,
-                send_budget_seconds=settings.send_budget_seconds,
+        dependencies = MailerDependencies(
+            deliveries=DeliveryService(
+                unit_of_work=unit_of_work,
+                campaigns=CampaignCache(CampaignContentStore(connections.js), settings.content_refresh_seconds),
+                sender=pool,
+                policy=DeliveryPolicy(
+                    public_url=settings.public_url,
+                    secret_key=settings.secret_key.get_secret_value().encode(),
+                    lease_seconds=settings.lease_seconds,
+                    send_budget_seconds=settings.send_budget_seconds,
+                ),
             ),
+            exhausted=GiveUpService(unit_of_work),
         )
-        runtime.extras[GIVE_UP_SERVICE] = GiveUpService(unit_of_work)
+        # Both are message loops: shutdown stops them and lets the batch or advisory in hand finish.
+        loops = [
+            delivery_consumer(connections.js, dependencies, settings.batch_size),
+            exhausted_deliveries_listener(connections.nc, connections.js, dependencies),
+        ]
+        return Wiring(dependencies, loops=loops, closers=[pool.aclose])
 
     return ServiceSpec(
         name="mailer",
         settings=settings,
         migrations=MIGRATIONS,
-        # Both are message loops: shutdown stops them and lets the batch or advisory in hand finish.
-        consumers=lambda runtime: [
-            delivery_consumer(runtime, runtime.extras[DELIVERY_SERVICE], settings.batch_size),
-            exhausted_deliveries_listener(runtime, runtime.extras[GIVE_UP_SERVICE]),
-        ],
-        on_boot=on_boot,
-        on_shutdown=close_extras(SMTP_POOL),
+        wire=wire,
+        consumers=(topology.MAILER_DELIVERIES,),
     )

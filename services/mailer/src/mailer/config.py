@@ -3,7 +3,7 @@ from typing import Literal
 from pydantic import SecretStr, model_validator
 
 from mailstify_contracts import topology
-from mailstify_servicekit import ServiceSettings
+from mailstify_servicekit.settings import ServiceSettings
 
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
 DEV_INBOX_HOST = "127.0.0.1"

@@ -12,9 +12,9 @@ from mailstify_contracts import DeliveryFailed, Recipient, topology
 from mailstify_devstack.inprocess import until
 from mailstify_messaging.topology import ensure_consumer
 
-from mailer.adapters.ledger import GiveUp
+from mailer.service_layer.ports import GiveUp
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey
-from mailer.service_layer.unit_of_work import MailerUnitOfWork
+from mailer.adapters.unit_of_work import SqlMailerUnitOfWork
 
 from .conftest import deliver, new_campaign_id
 
@@ -75,7 +75,7 @@ async def test_giving_up_settles_only_rows_nobody_else_will(start_mailer, script
 
     written = {}
     for subscriber_id in ["absent", *rows]:
-        async with MailerUnitOfWork(mailer.runtime.uow()) as uow:
+        async with SqlMailerUnitOfWork(mailer.runtime.new_transaction()) as uow:
             key = DeliveryKey(campaign_id, subscriber_id)
             status = await uow.deliveries.give_up(GiveUp(key, "acc-1", "x@example.com", "gave up after 8 deliveries"))
             written[subscriber_id] = status.value if status else None

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from mailstify_contracts import CampaignContent
 from mailstify_servicekit.testing import FakeUnitOfWork
 
-from mailer.adapters.content_store import StoredContent
-from mailer.adapters.ledger import ClaimRequest, GiveUp, RecordedOutcome
-from mailer.adapters.smtp_pool import OutgoingMail
+from mailstify_messaging.content import StoredContent
+from mailer.service_layer.ports import ClaimRequest, GiveUp, OutgoingMail, RecordedOutcome
 from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
 
 

@@ -6,8 +6,8 @@ import pytest
 from mailstify_contracts import CampaignContent, DeliverEmail, DeliveryFailed, DeliverySucceeded, Recipient, subjects
 
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, SmtpAttempt, Status
-from mailer.service_layer.campaigns import CampaignCache
-from mailer.service_layer.delivering import ACK, DeliveryPolicy, DeliveryService, DeliveryTask, Settlement
+from mailer.service_layer.campaign_cache import CampaignCache
+from mailer.service_layer.handlers.delivery import ACK, DeliveryPolicy, DeliveryService, DeliveryTask, Settlement
 
 from .fakes import FakeContentStore, FakeLedger, FakeMailerUnitOfWork, FakeSender, Row
 

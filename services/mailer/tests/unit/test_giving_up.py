@@ -6,7 +6,7 @@ import pytest
 from mailstify_contracts import DeliverEmail, DeliveryFailed, Recipient, subjects
 
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, Status
-from mailer.service_layer.giving_up import GiveUpService
+from mailer.service_layer.handlers.exhausted import GiveUpService
 
 from .fakes import FakeLedger, FakeMailerUnitOfWork, Row
 

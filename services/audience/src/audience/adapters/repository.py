@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.model import MailingList, Subscriber
+from ..service_layer.ports import RecipientRecord
 from .tables import lists, subscribers
 
 _subscribed_count = (
@@ -57,7 +58,7 @@ async def _update(
     return True
 
 
-class ListRepository:
+class SqlListRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
@@ -100,7 +101,7 @@ class ListRepository:
         await self.session.execute(sa.delete(lists).where(lists.c.id == mailing_list.id))
 
 
-class SubscriberRepository:
+class SqlSubscriberRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
@@ -158,7 +159,7 @@ class SubscriberRepository:
         )
         return (await self.session.execute(statement)).scalar_one()
 
-    async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[sa.Row]:
+    async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[RecipientRecord]:
         # Range scan of the partial index ix_subscribers_subscribed; `id <= up_to` pins the snapshot
         # taken on the first page, so subscribers added during a send are not picked up half-way.
         statement = (
@@ -178,4 +179,4 @@ class SubscriberRepository:
             .order_by(subscribers.c.id)
             .limit(limit + 1)
         )
-        return list(await self.session.execute(statement))
+        return [RecipientRecord(**row._mapping) for row in await self.session.execute(statement)]

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from mailstify_servicekit import Conflict, InvalidCursor, InvalidInput, decode_cursor, normalise_email
+from mailstify_servicekit.emails import normalise_email
+from mailstify_servicekit.errors import Conflict, InvalidInput
+from mailstify_servicekit.pagination import InvalidCursor, decode_cursor
 
 SubscriberStatus = Literal["subscribed", "unsubscribed", "bounced", "complained"]
 SUBSCRIBER_STATUSES: tuple[str, ...] = get_args(SubscriberStatus)

@@ -1,16 +1,21 @@
-"""The unit of work each request gets, with the audience repositories on it."""
+"""What each request gets: a new unit of work from the wired dependencies."""
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from mailstify_servicekit import RuntimeDep
+from mailstify_servicekit import dependencies_of
 
-from ..service_layer.unit_of_work import AudienceUnitOfWork
+from ..service_layer.dependencies import AudienceDependencies
+from ..service_layer.ports import AudienceUnitOfWork
 
 
-def new_unit_of_work(runtime: RuntimeDep) -> AudienceUnitOfWork:
-    return AudienceUnitOfWork(runtime.uow())
+def audience_dependencies(request: Request) -> AudienceDependencies:
+    return dependencies_of(request)
+
+
+def new_unit_of_work(dependencies: Annotated[AudienceDependencies, Depends(audience_dependencies)]) -> AudienceUnitOfWork:
+    return dependencies.uow()
 
 
 AudienceUow = Annotated[AudienceUnitOfWork, Depends(new_unit_of_work)]

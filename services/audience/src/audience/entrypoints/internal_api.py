@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mailstify_servicekit import AccountId
+from mailstify_servicekit import AccountId, InternalOnly
 
 from ..service_layer import handlers
 from .dependencies import AudienceUow
 from .schemas import RecipientOut, RecipientsOut
 
-router = APIRouter(prefix="/internal", tags=["internal"])
+# InternalOnly: a request the gateway relayed from the public API never reaches these, whatever its path.
+router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[InternalOnly])
 
 
 @router.get("/lists/{list_id}/recipients")

@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain.model import SubscriberStatus
+from mailstify_servicekit.text import NOT_BLANK, EmailAddress, RequestModel
+
+from ..domain.model import (
+    MAX_ATTRIBUTES_BYTES,
+    MAX_DESCRIPTION,
+    MAX_LIST_NAME,
+    MAX_PERSON_NAME,
+    OPERATOR_SETTABLE_STATUSES,
+    SubscriberStatus,
+)
 
 
-class _Request(BaseModel):
+class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The constraints the domain enforces (model.py), stated for the OpenAPI document; the domain still
+# checks them after trimming the surrounding whitespace.
+ListName = Annotated[str, Field(min_length=1, max_length=MAX_LIST_NAME, pattern=NOT_BLANK)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+PersonName = Annotated[str, Field(max_length=MAX_PERSON_NAME, description="blank is stored as absent")]
+ATTRIBUTES = (
+    f"a JSON object for merge fields, at most {MAX_ATTRIBUTES_BYTES // 1024} KiB "
+    f"({MAX_ATTRIBUTES_BYTES} bytes) as compact UTF-8 JSON"
+)
+
+
 class ListCreate(_Request):
-    name: str
-    description: str | None = None
+    name: ListName
+    description: Description | None = None
 
 
 class ListUpdate(_Request):
-    name: str | None = None
-    description: str | None = None
+    name: ListName | None = None
+    description: Description | None = None
 
 
 class _Response(BaseModel):
@@ -39,18 +59,23 @@ class ListOut(_Response):
 
 
 class SubscriberCreate(_Request):
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    attributes: dict[str, Any] | None = None
+    email: EmailAddress
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    attributes: dict[str, Any] | None = Field(default=None, description=ATTRIBUTES)
 
 
 class SubscriberUpdate(_Request):
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    attributes: dict[str, Any] | None = Field(default=None, description="replaces the attributes as a whole")
-    status: str | None = Field(default=None, description="`subscribed` or `unsubscribed`")
+    email: EmailAddress | None = None
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    attributes: dict[str, Any] | None = Field(
+        default=None, description=f"replaces the attributes as a whole; {ATTRIBUTES}"
+    )
+    # The enum is stated for the document; the domain checks it (next_status), with the reason why.
+    status: Annotated[str, Field(json_schema_extra={"enum": sorted(OPERATOR_SETTABLE_STATUSES)})] | None = Field(
+        default=None, description="`bounced` and `complained` are recorded by delivery, not set by hand"
+    )
 
 
 class SubscriberOut(_Response):

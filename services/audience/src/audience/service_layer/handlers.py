@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mailstify_servicekit import Conflict, InvalidInput, NotFound, split_page
+from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound
+from mailstify_servicekit.pagination import split_page
 
 from ..domain import model
 from ..domain.model import MailingList, Subscriber
-from .unit_of_work import AudienceUnitOfWork
+from .ports import AudienceUnitOfWork
 
 LIST_NOT_FOUND = "list not found"
 SUBSCRIBER_NOT_FOUND = "subscriber not found"

@@ -14,7 +14,7 @@ import nh3
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from mailstify_servicekit import InvalidInput
+from mailstify_servicekit.errors import InvalidInput
 
 # Ordinary email HTML: layout tables, inline styles, links and images. <style> blocks and scripts go
 # (their content too); event-handler attributes are never allowed.

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Literal
 
 from mailstify_contracts import CampaignContent, CampaignStatus, CampaignStatusChanged
-from mailstify_servicekit import Conflict, InvalidInput
+from mailstify_servicekit.errors import Conflict, InvalidInput
 
 from .content import body_is_empty
 

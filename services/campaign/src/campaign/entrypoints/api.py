@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 from opentelemetry import trace
 
-from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit, RuntimeDep, UnitOfWorkDep, UpstreamUnavailable
+from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit
 from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
 
-from ..adapters.unit_of_work import SqlCampaignUnitOfWork
-from ..service_layer import campaigns
-from ..service_layer.ports import ListDirectory
+from ..service_layer.handlers import campaigns
+from .dependencies import Lists, Uow
 from .schemas import CampaignCreate, CampaignOut, CampaignPatch, DeliveryOut, SendRequest
-
-AUDIENCE_LISTS = "audience_lists"
-
-
-def campaign_unit_of_work(uow: UnitOfWorkDep) -> SqlCampaignUnitOfWork:
-    return SqlCampaignUnitOfWork(uow)
-
-
-def audience_lists(runtime: RuntimeDep) -> ListDirectory:
-    lists = runtime.extras.get(AUDIENCE_LISTS)
-    if lists is None:
-        raise UpstreamUnavailable("campaign service is starting; try again shortly")
-    return lists
-
-
-Uow = Annotated[SqlCampaignUnitOfWork, Depends(campaign_unit_of_work)]
-Lists = Annotated[ListDirectory, Depends(audience_lists)]
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 

@@ -3,24 +3,22 @@ idempotent (first total wins; the result ledger counts each recipient once)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from mailstify_contracts import DeliveryFailed, DeliverySucceeded, FanoutCompleted
 from mailstify_messaging import BatchHandler, Delivery
 
 from ..domain.model import Outcome
-from ..service_layer import results
-from ..service_layer.ports import CampaignUnitOfWork
-
-UowFactory = Callable[[], CampaignUnitOfWork]
+from ..service_layer.dependencies import CampaignDependencies
+from ..service_layer.handlers import outcomes
 
 
-def fanout_completed_handler(new_uow: UowFactory) -> BatchHandler:
+def fanout_ended_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             event = delivery.event
             if isinstance(event, FanoutCompleted):
-                await results.record_fanout_completed(new_uow(), event.account_id, event.campaign_id, event.total)
+                await outcomes.record_fanout_completed(
+                    dependencies.uow(), event.account_id, event.campaign_id, event.total
+                )
 
     return handle
 
@@ -40,9 +38,9 @@ def outcome_of(event: DeliverySucceeded | DeliveryFailed) -> Outcome:
     )
 
 
-def delivery_outcomes_handler(new_uow: UowFactory) -> BatchHandler:
+def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
-        outcomes = [outcome_of(d.event) for d in deliveries if isinstance(d.event, (DeliverySucceeded, DeliveryFailed))]
-        await results.record_outcomes(new_uow(), outcomes)
+        batch = [outcome_of(d.event) for d in deliveries if isinstance(d.event, (DeliverySucceeded, DeliveryFailed))]
+        await outcomes.record_outcomes(dependencies.uow(), batch)
 
     return handle

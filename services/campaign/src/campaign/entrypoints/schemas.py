@@ -3,43 +3,57 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from mailstify_contracts import CampaignStatus
+from mailstify_servicekit.text import NOT_BLANK, EmailAddress, RequestModel
 
 from ..domain.model import Campaign
 from ..service_layer.ports import DeliveryRecord
 
 MAX_BODY = 2_000_000  # characters; far beyond any real email, short of a memory problem
 
-
-class CampaignCreate(BaseModel):
-    name: str = Field(max_length=200)
-    subject: str = Field(max_length=998)
-    list_id: str = Field(max_length=100)
-    from_name: str = Field(max_length=200)
-    from_email: str = Field(max_length=320)
-    reply_to: str | None = Field(default=None, max_length=320)
-    body_html: str = Field(max_length=MAX_BODY)
-    body_text: str | None = Field(default=None, max_length=MAX_BODY)
+# What the service layer enforces (campaigns._clean_fields), stated for the OpenAPI document.
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Subject = Annotated[str, Field(min_length=1, max_length=998, pattern=NOT_BLANK)]
+ListId = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK, description="an audience list's id")]
+FromName = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+ReplyTo = Annotated[str, Field(max_length=320, description="an email address; empty or null for none")]
+Body = Annotated[str, Field(max_length=MAX_BODY, description="a template: `{{ subscriber.<field> }}` merge fields")]
 
 
-class CampaignPatch(BaseModel):
+class CampaignCreate(RequestModel):
+    name: Name
+    subject: Subject
+    list_id: ListId
+    from_name: FromName
+    from_email: EmailAddress
+    reply_to: ReplyTo | None = None
+    body_html: Body
+    body_text: Body | None = None
+
+
+class CampaignPatch(RequestModel):
     """Only the fields present are changed; null is allowed only for the optional ones."""
 
-    name: str | None = Field(default=None, max_length=200)
-    subject: str | None = Field(default=None, max_length=998)
-    list_id: str | None = Field(default=None, max_length=100)
-    from_name: str | None = Field(default=None, max_length=200)
-    from_email: str | None = Field(default=None, max_length=320)
-    reply_to: str | None = Field(default=None, max_length=320)
-    body_html: str | None = Field(default=None, max_length=MAX_BODY)
-    body_text: str | None = Field(default=None, max_length=MAX_BODY)
+    # Typed without `| None`: an explicit null for a required field is refused (422), as the
+    # service layer does; absent means unchanged.
+    name: Name = None  # type: ignore[assignment]
+    subject: Subject = None  # type: ignore[assignment]
+    list_id: ListId = None  # type: ignore[assignment]
+    from_name: FromName = None  # type: ignore[assignment]
+    from_email: EmailAddress = None  # type: ignore[assignment]
+    reply_to: ReplyTo | None = None
+    body_html: Body = None  # type: ignore[assignment]
+    body_text: Body | None = None
 
 
-class SendRequest(BaseModel):
-    send_at: datetime | None = None
+class SendRequest(RequestModel):
+    send_at: datetime | None = Field(
+        default=None, description="scheduling is not supported yet: omit it (or null) to send now"
+    )
 
 
 class CampaignOut(BaseModel):

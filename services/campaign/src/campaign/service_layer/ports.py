@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Protocol
 
-from mailstify_contracts import Event
+from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Campaign, Outcome
 
@@ -52,19 +52,9 @@ class ResultLedger(Protocol):
     ) -> list[DeliveryRecord]: ...
 
 
-class CampaignUnitOfWork(Protocol):
-    """One transaction over the repositories; events emitted inside it go to the outbox on commit."""
-
+class CampaignUnitOfWork(AbstractUnitOfWork, Protocol):
     campaigns: CampaignRepository
     results: ResultLedger
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(self, *exc_info: object) -> None: ...
-
-    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 class ListDirectory(Protocol):

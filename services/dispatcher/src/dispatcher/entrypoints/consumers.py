@@ -11,7 +11,8 @@ from mailstify_contracts import CampaignSendRequested
 from mailstify_messaging import BatchHandler, Delivery
 from mailstify_servicekit import ServiceError
 
-from ..service_layer.fanout import Dispatcher, Progress
+from ..service_layer.dependencies import DispatcherDependencies
+from ..service_layer.handlers import Progress
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def _keep_alive(delivery: Delivery) -> Progress:
     return progress
 
 
-def send_requested_handler(dispatcher: Dispatcher) -> BatchHandler:
+def send_requested_handler(dependencies: DispatcherDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             request = delivery.event
@@ -35,7 +36,7 @@ def send_requested_handler(dispatcher: Dispatcher) -> BatchHandler:
                 continue
             trace.get_current_span().set_attribute("campaign.id", request.campaign_id)
             try:
-                await dispatcher.fan_out(request, _keep_alive(delivery))
+                await dependencies.fanouts.fan_out(request, _keep_alive(delivery))
             except ServiceError as exc:
                 # The audience service is down or erring: progress so far is checkpointed; try later.
                 log.warning("fan-out of campaign %s interrupted: %s", request.campaign_id, exc.detail)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self
+from typing import Protocol
 
-from mailstify_contracts import CampaignContent, DeliverEmail, Event, Recipient
+from mailstify_contracts import CampaignContent, DeliverEmail, Recipient
+from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.fanout import Fanout
 
@@ -31,7 +32,7 @@ class RecipientSource(Protocol):
         self, account_id: str, list_id: str, *, after: str | None, up_to: str | None, limit: int
     ) -> RecipientPage | None:
         """A page of subscribed recipients in ascending id order; None when the list no longer exists.
-        Raises `UpstreamUnavailable` (or another `ServiceError`) when the audience service cannot answer."""
+        Raises a `ServiceError` (e.g. `UpstreamUnavailable`) when the audience service cannot answer."""
         ...
 
 
@@ -55,13 +56,5 @@ class FanoutRepository(Protocol):
         ...
 
 
-class FanoutUnitOfWork(Protocol):
+class FanoutUnitOfWork(AbstractUnitOfWork, Protocol):
     fanouts: FanoutRepository
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(self, *exc_info: object) -> None: ...
-
-    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None: ...
-
-    async def commit(self) -> None: ...

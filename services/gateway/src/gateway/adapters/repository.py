@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..domain.identities import Account, ApiKey, Session, User
 from .tables import accounts, api_keys, sessions, users
 
 # A Bearer key's last use is informational; writing it on every request would turn each API call
@@ -15,17 +16,35 @@ from .tables import accounts, api_keys, sessions, users
 LAST_USED_RESOLUTION = sa.text("interval '1 minute'")
 
 
-class GatewayRepository:
+def _account(row: sa.Row) -> Account:
+    return Account(id=row.id, name=row.name)
+
+
+def _user(row: sa.Row) -> User:
+    return User(
+        id=row.id, account_id=row.account_id, email=row.email, name=row.name, password_hash=row.password_hash
+    )
+
+
+def _api_key(row: sa.Row) -> ApiKey:
+    return ApiKey(
+        id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at, last_used_at=row.last_used_at
+    )
+
+
+class SqlIdentityRepository:
     def __init__(self, session: AsyncSession):
         self.session = session
 
     # --- accounts and users ---------------------------------------------------------------------
 
-    async def add_account(self, account_id: str, name: str) -> sa.Row:
+    async def add_account(self, account_id: str, name: str) -> Account:
         statement = insert(accounts).values(id=account_id, name=name).returning(*accounts.c)
-        return (await self.session.execute(statement)).one()
+        return _account((await self.session.execute(statement)).one())
 
-    async def add_user(self, user_id: str, account_id: str, email: str, name: str | None, password_hash: str):
+    async def add_user(
+        self, user_id: str, account_id: str, email: str, name: str | None, password_hash: str
+    ) -> User | None:
         """The new user row, or None when the email is taken (decided by the constraint, not a pre-check)."""
         statement = (
             insert(users)
@@ -33,16 +52,20 @@ class GatewayRepository:
             .on_conflict_do_nothing(constraint="users_email_key")
             .returning(*users.c)
         )
-        return (await self.session.execute(statement)).first()
+        row = (await self.session.execute(statement)).first()
+        return _user(row) if row else None
 
-    async def user_by_email(self, email: str) -> sa.Row | None:
-        return (await self.session.execute(sa.select(users).where(users.c.email == email))).first()
+    async def user_by_email(self, email: str) -> User | None:
+        row = (await self.session.execute(sa.select(users).where(users.c.email == email))).first()
+        return _user(row) if row else None
 
-    async def user(self, user_id: str) -> sa.Row | None:
-        return (await self.session.execute(sa.select(users).where(users.c.id == user_id))).first()
+    async def user(self, user_id: str) -> User | None:
+        row = (await self.session.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return _user(row) if row else None
 
-    async def account(self, account_id: str) -> sa.Row | None:
-        return (await self.session.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
+    async def account(self, account_id: str) -> Account | None:
+        row = (await self.session.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
+        return _account(row) if row else None
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.session.execute(sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash))
@@ -58,9 +81,12 @@ class GatewayRepository:
             )
         )
 
-    async def live_session(self, session_id: str) -> sa.Row | None:
+    async def live_session(self, session_id: str) -> Session | None:
         statement = sa.select(sessions).where(sessions.c.id == session_id, sessions.c.expires_at > sa.func.now())
-        return (await self.session.execute(statement)).first()
+        row = (await self.session.execute(statement)).first()
+        if row is None:
+            return None
+        return Session(id=row.id, user_id=row.user_id, account_id=row.account_id, csrf_token=row.csrf_token)
 
     async def delete_session(self, session_id: str) -> None:
         await self.session.execute(sa.delete(sessions).where(sessions.c.id == session_id))
@@ -72,13 +98,13 @@ class GatewayRepository:
 
     # --- API keys -------------------------------------------------------------------------------
 
-    async def add_api_key(self, key_id: str, account_id: str, name: str, key_hash: str, prefix: str) -> sa.Row:
+    async def add_api_key(self, key_id: str, account_id: str, name: str, key_hash: str, prefix: str) -> ApiKey:
         statement = (
             sa.insert(api_keys)
             .values(id=key_id, account_id=account_id, name=name, key_hash=key_hash, prefix=prefix)
             .returning(*api_keys.c)
         )
-        return (await self.session.execute(statement)).one()
+        return _api_key((await self.session.execute(statement)).one())
 
     async def use_api_key(self, key_hash: str) -> str | None:
         """The account of the key with this digest, recording its use; None for an unknown key."""
@@ -100,13 +126,13 @@ class GatewayRepository:
         statement = sa.select(found.c.account_id).add_cte(touch)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    async def api_keys_of(self, account_id: str) -> list[sa.Row]:
+    async def api_keys_of(self, account_id: str) -> list[ApiKey]:
         statement = (
             sa.select(api_keys.c.id, api_keys.c.name, api_keys.c.prefix, api_keys.c.created_at, api_keys.c.last_used_at)
             .where(api_keys.c.account_id == account_id)
             .order_by(api_keys.c.created_at, api_keys.c.id)
         )
-        return list(await self.session.execute(statement))
+        return [_api_key(row) for row in await self.session.execute(statement)]
 
     async def delete_api_key(self, account_id: str, key_id: str) -> bool:
         statement = sa.delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.account_id == account_id)

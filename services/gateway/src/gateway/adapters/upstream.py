@@ -13,19 +13,19 @@ from typing import Any
 import httpx
 from opentelemetry import propagate
 
-from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER, ServiceError, UpstreamUnavailable
+from mailstify_servicekit import ACCOUNT_HEADER, PUBLIC_HEADER, TOKEN_HEADER, ServiceError, UpstreamUnavailable
+
+from ..service_layer.ports import UpstreamReply
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 OPENAPI_TIMEOUT_SECONDS = 3.0
-# Where bootstrap keeps the running service's `Upstreams` in `runtime.extras`.
-UPSTREAMS = "upstreams"
 
 
 class UpstreamTimeout(ServiceError):
     status_code = 504
 
 
-class Upstreams:
+class HttpUpstreams:
     def __init__(self, base_urls: dict[str, str], internal_token: str, timeout_seconds: float):
         self._base_urls = {name: httpx.URL(url) for name, url in base_urls.items()}
         self._token = internal_token
@@ -46,15 +46,15 @@ class Upstreams:
         account_id: str,
         body: AsyncIterable[bytes] | None,
         event_stream: bool = False,
-    ) -> httpx.Response:
-        """Send the request and return the upstream's response with its body not yet read; the
-        caller must close it (see `relay`)."""
+    ) -> UpstreamReply:
+        """Send the request and return the upstream's answer with its body not yet read."""
         base = self._base_urls[service]
         target_path = base.raw_path.rstrip(b"/") + raw_path
         url = base.copy_with(raw_path=target_path + (b"?" + raw_query if raw_query else b""))
         outgoing = httpx.Headers(headers)
         outgoing[TOKEN_HEADER] = self._token
         outgoing[ACCOUNT_HEADER] = account_id
+        outgoing[PUBLIC_HEADER] = "1"  # came through the public edge: internal-only routes refuse it
         propagate.inject(outgoing)  # continue the caller's trace in the service
         request = self._client.build_request(
             method,
@@ -64,13 +64,19 @@ class Upstreams:
             timeout=self._stream_timeout if event_stream else self._timeout,
         )
         try:
-            return await self._client.send(request, stream=True)
+            response = await self._client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise UpstreamUnavailable(f"{service} is unavailable") from exc
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"{service} did not answer in time") from exc
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(f"{service} is unavailable") from exc
+        return UpstreamReply(
+            status_code=response.status_code,
+            headers=response.headers.multi_items(),
+            body=relay(response),
+            close=response.aclose,
+        )
 
     async def openapi_documents(self) -> dict[str, dict[str, Any]]:
         """Each reachable service's own OpenAPI document; a service that is down is left out."""

@@ -17,7 +17,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from mailstify_servicekit import InvalidInput
+from mailstify_servicekit.errors import InvalidInput
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 hashes any length; an upper bound stops megabyte "passwords"

@@ -67,5 +67,16 @@ def response_headers_to_return(headers: Iterable[tuple[str, str]]) -> list[tuple
     return [(name, value) for name, value in headers if name.lower() not in DROPPED_RESPONSE_HEADERS]
 
 
+def declares_body(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether the request announces a body (any method may have one: a GET with a JSON body is odd,
+    not invalid). Its `content-length` is forwarded, so the body must be too, or the upstream
+    request would promise bytes that never come (a protocol error, once a 500)."""
+    for name, value in headers:
+        name = name.lower()
+        if name == "transfer-encoding" or (name == "content-length" and value.strip() not in ("", "0")):
+            return True
+    return False
+
+
 def wants_event_stream(accept: str | None) -> bool:
     return "text/event-stream" in (accept or "").lower()

@@ -5,14 +5,17 @@ from mailstify_servicekit import create_service_app
 from ..bootstrap import bootstrap
 from ..config import Settings
 from . import auth_api, docs, landing, proxy
+from .edge import RejectAmbiguousPaths
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     # FastAPI's own document routes are replaced by `docs`, which adds the services' public routes.
-    return create_service_app(
+    app = create_service_app(
         bootstrap(settings),
         routers=[landing.router, docs.router, auth_api.router, proxy.router],
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(RejectAmbiguousPaths)  # outermost: before routing, auth and the proxy
+    return app

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from mailstify_servicekit import Page, RuntimeDep
+from mailstify_servicekit import Page
+from mailstify_servicekit.text import NOT_BLANK, EmailAddress, RequestModel
 
 from ..config import Settings
+from ..domain.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..service_layer import handlers
-from .dependencies import GatewayUow
+from ..service_layer.handlers import MAX_NAME_LENGTH
+from .dependencies import Dependencies, GatewayUow
 from .security import Authenticated, clear_session_cookies, session_principal, set_session_cookies
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -20,18 +24,25 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 NO_AUTHENTICATION = {"security": []}
 
 
-class _Request(BaseModel):
+class _Request(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What handlers/credentials enforce, stated for the OpenAPI document.
+Password = Annotated[
+    str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH, description="8..1024 characters")
+]
+DisplayName = Annotated[str, Field(max_length=MAX_NAME_LENGTH, description="blank is stored as absent")]
+
+
 class SignupIn(_Request):
-    email: str
-    password: str
-    name: str | None = None
+    email: EmailAddress
+    password: Password
+    name: DisplayName | None = None
 
 
 class LoginIn(_Request):
-    email: str
+    email: str = Field(description="the address signed up with; a malformed one simply matches no account (401)")
     password: str
 
 
@@ -52,7 +63,7 @@ class SessionOut(BaseModel):
 
 
 class ApiKeyIn(_Request):
-    name: str
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NOT_BLANK)
 
 
 class ApiKeyOut(BaseModel):
@@ -67,39 +78,35 @@ class IssuedApiKeyOut(ApiKeyOut):
     key: str
 
 
-def _settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings  # type: ignore[return-value]
-
-
 def _lifetime(settings: Settings) -> timedelta:
     return timedelta(hours=settings.session_lifetime_hours)
 
 
 @router.post("/auth/signup", status_code=201, openapi_extra=NO_AUTHENTICATION)
-async def signup(body: SignupIn, response: Response, runtime: RuntimeDep, uow: GatewayUow) -> SessionOut:
-    settings = _settings(runtime)
+async def signup(body: SignupIn, response: Response, dependencies: Dependencies, uow: GatewayUow) -> SessionOut:
+    settings = dependencies.settings
     signed_in = await handlers.sign_up(uow, body.email, body.password, body.name, _lifetime(settings))
     set_session_cookies(response, settings, signed_in)
     return SessionOut(user=signed_in.user, account=signed_in.account)
 
 
 @router.post("/auth/login", openapi_extra=NO_AUTHENTICATION)
-async def login(body: LoginIn, response: Response, runtime: RuntimeDep, uow: GatewayUow) -> SessionOut:
-    settings = _settings(runtime)
+async def login(body: LoginIn, response: Response, dependencies: Dependencies, uow: GatewayUow) -> SessionOut:
+    settings = dependencies.settings
     signed_in = await handlers.log_in(uow, body.email, body.password, _lifetime(settings))
     set_session_cookies(response, settings, signed_in)
     return SessionOut(user=signed_in.user, account=signed_in.account)
 
 
 @router.post("/auth/logout", status_code=204, openapi_extra=NO_AUTHENTICATION)
-async def logout(request: Request, runtime: RuntimeDep, uow: GatewayUow) -> Response:
+async def logout(request: Request, dependencies: Dependencies, uow: GatewayUow) -> Response:
     """Ends the browser session (CSRF-checked: otherwise any site could log the user out).
     Without a live session it only clears the cookies, still 204."""
-    principal = await session_principal(request, runtime)
+    principal = await session_principal(request, dependencies)
     if principal is not None and principal.session_id:
         await handlers.log_out(uow, principal.session_id)
     response = Response(status_code=204)
-    clear_session_cookies(response, _settings(runtime))
+    clear_session_cookies(response, dependencies.settings)
     return response
 
 

@@ -1,16 +1,24 @@
-"""The unit of work each request gets, with the gateway's repository on it."""
+"""What each request gets from the wired dependencies."""
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from mailstify_servicekit import RuntimeDep
+from mailstify_servicekit import dependencies_of
 
-from ..service_layer.unit_of_work import GatewayUnitOfWork
+from ..service_layer.dependencies import GatewayDependencies
+from ..service_layer.ports import GatewayUnitOfWork
 
 
-def new_unit_of_work(runtime: RuntimeDep) -> GatewayUnitOfWork:
-    return GatewayUnitOfWork(runtime.uow())
+def gateway_dependencies(request: Request) -> GatewayDependencies:
+    return dependencies_of(request)
+
+
+Dependencies = Annotated[GatewayDependencies, Depends(gateway_dependencies)]
+
+
+def new_unit_of_work(dependencies: Dependencies) -> GatewayUnitOfWork:
+    return dependencies.uow()
 
 
 GatewayUow = Annotated[GatewayUnitOfWork, Depends(new_unit_of_work)]

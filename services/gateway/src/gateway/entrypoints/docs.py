@@ -7,10 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from mailstify_servicekit import RuntimeDep
-
-from ..adapters.upstream import UPSTREAMS, Upstreams
 from ..domain.openapi import merge_public_api
+from .dependencies import Dependencies
 
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
@@ -19,9 +17,8 @@ router = APIRouter()
 
 
 @router.get(OPENAPI_URL, include_in_schema=False)
-async def openapi(request: Request, runtime: RuntimeDep) -> JSONResponse:
-    upstreams: Upstreams | None = runtime.extras.get(UPSTREAMS)
-    services = await upstreams.openapi_documents() if upstreams else {}
+async def openapi(request: Request, dependencies: Dependencies) -> JSONResponse:
+    services = await dependencies.upstreams.openapi_documents()
     return JSONResponse(merge_public_api(request.app.openapi(), services))
 
 

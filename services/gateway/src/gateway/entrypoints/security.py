@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from mailstify_servicekit import Forbidden, RuntimeDep, Unauthorized
+from mailstify_servicekit import Forbidden, Unauthorized
 
 from ..config import Settings
 from ..domain.credentials import Principal, csrf_satisfied
 from ..service_layer import handlers
 from ..service_layer.handlers import SignedIn
-from .dependencies import new_unit_of_work
+from .dependencies import Dependencies
 
 SESSION_COOKIE = "mailstify_session"
 CSRF_COOKIE = "mailstify_csrf"
@@ -27,25 +27,25 @@ def bearer_token(request: Request) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-async def session_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+async def session_principal(request: Request, dependencies: Dependencies) -> Principal | None:
     """The live session behind the request's cookie, if any, once its CSRF proof checks out."""
     session_token = request.cookies.get(SESSION_COOKIE)
     principal = None
     if session_token:
-        principal = await handlers.principal_from_session(new_unit_of_work(runtime), session_token)
+        principal = await handlers.principal_from_session(dependencies.uow(), session_token)
     if principal is not None and not csrf_satisfied(principal, request.method, request.headers.get(CSRF_HEADER)):
         raise Forbidden("missing or invalid CSRF token")
     return principal
 
 
-async def authenticate(request: Request, runtime: RuntimeDep) -> Principal:
+async def authenticate(request: Request, dependencies: Dependencies) -> Principal:
     key = bearer_token(request)
     if key is not None:
-        principal = await handlers.principal_from_api_key(new_unit_of_work(runtime), key)
+        principal = await handlers.principal_from_api_key(dependencies.uow(), key)
         if principal is None:
             raise Unauthorized("invalid API key")
         return principal
-    principal = await session_principal(request, runtime)
+    principal = await session_principal(request, dependencies)
     if principal is None:
         raise Unauthorized(AUTHENTICATION_REQUIRED)
     return principal

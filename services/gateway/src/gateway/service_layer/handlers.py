@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
 from typing import Any
 
-from mailstify_servicekit import Conflict, InvalidInput, NotFound, Unauthorized, normalise_email
+from mailstify_servicekit.emails import normalise_email
+from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 from ..domain import credentials
 from ..domain.credentials import Principal
-from .unit_of_work import GatewayUnitOfWork
+from ..domain.identities import Account, User
+from .ports import GatewayUnitOfWork
 
 WRONG_CREDENTIALS = "wrong email or password"
 MAX_NAME_LENGTH = 200
@@ -36,15 +39,15 @@ def _clean_name(value: str | None, what: str) -> str | None:
     return cleaned or None
 
 
-def _user_view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "email": row.email, "name": row.name}
+def _user_view(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name}
 
 
-def _account_view(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name}
+def _account_view(account: Account) -> dict[str, Any]:
+    return {"id": account.id, "name": account.name}
 
 
-async def _open_session(uow: GatewayUnitOfWork, user: Any, lifetime: timedelta) -> tuple[str, str, datetime]:
+async def _open_session(uow: GatewayUnitOfWork, user: User, lifetime: timedelta) -> tuple[str, str, datetime]:
     token, csrf_token = credentials.new_token(), credentials.new_token()
     expires_at = datetime.now(UTC) + lifetime
     await uow.identities.add_session(credentials.digest(token), user.id, user.account_id, csrf_token, expires_at)
@@ -87,6 +90,8 @@ async def log_in(uow: GatewayUnitOfWork, email: str, password: str, session_life
             await uow.identities.set_password_hash(user.id, rehashed)
         await uow.identities.delete_expired_sessions(user.id)
         account = await uow.identities.account(user.account_id)
+        if account is None:  # deleted between the two transactions
+            raise Unauthorized(WRONG_CREDENTIALS)
         token, csrf_token, expires_at = await _open_session(uow, user, session_lifetime)
         await uow.commit()
     return SignedIn(_user_view(user), _account_view(account), token, csrf_token, expires_at)
@@ -149,7 +154,7 @@ async def create_api_key(uow: GatewayUnitOfWork, principal: Principal, name: str
 async def list_api_keys(uow: GatewayUnitOfWork, principal: Principal) -> list[dict[str, Any]]:
     async with uow:
         rows = await uow.identities.api_keys_of(principal.account_id)
-    return [dict(row._mapping) for row in rows]
+    return [asdict(row) for row in rows]
 
 
 async def delete_api_key(uow: GatewayUnitOfWork, principal: Principal, key_id: str) -> None:

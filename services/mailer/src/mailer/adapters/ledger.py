@@ -8,39 +8,12 @@ parallel arrays and are `unnest`ed server-side, so a batch of 200 costs one roun
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Outcome, Status, claim_state
-
-@dataclass(frozen=True)
-class ClaimRequest:
-    key: DeliveryKey
-    account_id: str
-    email: str
-    # None while the campaign's content is unavailable (the sender domain is part of the id).
-    message_id: str | None
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """A delivery whose message JetStream stopped delivering (max_deliver reached)."""
-
-    key: DeliveryKey
-    account_id: str
-    email: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RecordedOutcome:
-    key: DeliveryKey
-    # The attempt counter our claim set: the update applies only while the row is still that claim.
-    attempts: int
-    outcome: Outcome
-
+from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Status, claim_state
+from ..service_layer.ports import ClaimRequest, GiveUp, RecordedOutcome
 
 # One statement claims the whole batch:
 # - `batch` turns the parallel arrays into rows; ORDER BY makes every replica lock rows in the same
@@ -132,7 +105,7 @@ _GIVE_UP = sa.text(
 )
 
 
-class DeliveryLedger:
+class SqlDeliveryLedger:
     def __init__(self, session: AsyncSession):
         self.session = session
 

@@ -12,6 +12,7 @@ import aiosmtplib
 
 from ..config import Settings
 from ..domain.model import SmtpAttempt
+from ..service_layer.ports import OutgoingMail
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,6 @@ STALE_AFTER_SECONDS = 10.0
 # Replies after which the server closes the session (RFC 5321 §3.8).
 _CLOSING_CODES = frozenset({421})
 _SESSION_ERRORS = (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError)
-
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    mail_from: str
-    rcpt_to: str
-    data: bytes
 
 
 @dataclass

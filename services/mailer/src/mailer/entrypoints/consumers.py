@@ -5,45 +5,47 @@ from __future__ import annotations
 
 import logging
 
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
 from mailstify_contracts import DeliverEmail, topology
 from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessageListener, PullConsumer
-from mailstify_servicekit import Runtime
 
-from ..service_layer.delivering import DeliveryService, DeliveryTask
-from ..service_layer.giving_up import GiveUpService
+from ..service_layer.dependencies import MailerDependencies
+from ..service_layer.handlers.delivery import DeliveryTask
 
 log = logging.getLogger(__name__)
 
 
-def delivery_consumer(runtime: Runtime, service: DeliveryService, batch_size: int) -> PullConsumer:
+def delivery_consumer(js: JetStreamContext, dependencies: MailerDependencies, batch_size: int) -> PullConsumer:
     async def handle(batch: list[Delivery]) -> None:
         deliveries: list[Delivery] = []
+        tasks: list[DeliveryTask] = []
         for delivery in batch:
             if isinstance(delivery.event, DeliverEmail):
                 deliveries.append(delivery)
+                tasks.append(DeliveryTask(delivery.event, delivery.attempt, delivery.is_last_attempt))
             else:
                 log.error("rejecting %s on the deliveries consumer", delivery.event.type)
                 delivery.reject()
-        tasks = [DeliveryTask(d.event, d.attempt, d.is_last_attempt) for d in deliveries]  # type: ignore[arg-type]
-        settlements = await service.deliver(tasks)
+        settlements = await dependencies.deliveries.deliver(tasks)
         for delivery, settlement in zip(deliveries, settlements, strict=True):
             if settlement.retry:
                 delivery.retry(settlement.delay)
             else:
                 delivery.ack()
 
-    return PullConsumer(runtime.jetstream(), topology.MAILER_DELIVERIES, handle, batch_size=batch_size)
+    return PullConsumer(js, topology.MAILER_DELIVERIES, handle, batch_size=batch_size)
 
 
 def exhausted_deliveries_listener(
-    runtime: Runtime, service: GiveUpService, spec: ConsumerSpec = topology.MAILER_DELIVERIES
+    nc: Client, js: JetStreamContext, dependencies: MailerDependencies, spec: ConsumerSpec = topology.MAILER_DELIVERIES
 ) -> ExhaustedMessageListener:
     async def handle(exhausted: ExhaustedMessage) -> None:
         if not isinstance(exhausted.event, DeliverEmail):
             log.error("ignoring exhausted %s on the deliveries consumer", exhausted.event.type)
             return
-        await service.give_up(exhausted.event, exhausted.deliveries)
+        await dependencies.exhausted.give_up(exhausted.event, exhausted.deliveries)
 
-    assert runtime.nc is not None, "listeners are built after NATS is connected"
-    return ExhaustedMessageListener(runtime.nc, runtime.jetstream(), spec, handle)
+    return ExhaustedMessageListener(nc, js, spec, handle)

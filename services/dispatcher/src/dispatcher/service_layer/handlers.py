@@ -14,10 +14,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects
-from mailstify_messaging import backoff_delay
+from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects, utcnow
+from mailstify_messaging.retry import backoff_delay
 
 from ..domain.fanout import Fanout
 from .ports import ContentStore, DeliveryPublisher, FanoutUnitOfWork, PublishRefused, RecipientPage, RecipientSource
@@ -29,10 +28,6 @@ Progress = Callable[[], Awaitable[None]]
 
 async def _no_progress() -> None:
     return None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -90,7 +85,7 @@ class Dispatcher:
                     campaign_id=request.campaign_id,
                     account_id=request.account_id,
                     list_id=request.list_id,
-                    created_at=_now(),
+                    created_at=utcnow(),
                 )
             )
             await uow.commit()
@@ -127,7 +122,7 @@ class Dispatcher:
         async with self.new_uow() as uow:
             if complete:
                 uow.emit(
-                    fanout.complete(_now()),
+                    fanout.complete(utcnow()),
                     subjects.CAMPAIGN_FANOUT_COMPLETED,
                     msg_id=subjects.fanout_msg_id(fanout.campaign_id),
                 )

@@ -8,17 +8,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
-
-from ..adapters.content_store import StoredContent
 from ..domain.messages import PreparedCampaign
 from ..domain.rendering import RenderError
+from .ports import ContentSource, VersionedContent
 
 log = logging.getLogger(__name__)
-
-
-class ContentSource(Protocol):
-    async def get(self, key: str) -> StoredContent | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ class CampaignCache:
         return entry.prepared
 
 
-def _prepare(stored: StoredContent) -> PreparedCampaign | Unavailable:
+def _prepare(stored: VersionedContent) -> PreparedCampaign | Unavailable:
     try:
         return PreparedCampaign.prepare(stored.content)
     except RenderError as exc:

@@ -13,10 +13,9 @@ from collections.abc import Callable
 
 from mailstify_contracts import DeliverEmail
 
-from ..adapters.ledger import GiveUp
-from ..domain.model import DeliveryKey, exhausted_outcome, gave_up_reason
-from .delivering import result_event
-from .unit_of_work import MailerUnitOfWork
+from ...domain.model import DeliveryKey, exhausted_outcome, gave_up_reason
+from ..ports import GiveUp, MailerUnitOfWork
+from .delivery import result_event
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""JetStream adapters: the mail queue (DeliverEmail) and the campaign content bucket."""
+"""The mail queue (DeliverEmail on the MAIL work-queue stream)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import nats.errors
 from nats.js import JetStreamContext
 
-from mailstify_contracts import CampaignContent, DeliverEmail, subjects, topology
+from mailstify_contracts import DeliverEmail, subjects
 from mailstify_messaging import OutgoingMessage, PublishTimeout, publish_many
 
 from ..service_layer.ports import PublishRefused
@@ -32,12 +32,3 @@ class MailQueuePublisher:
         # A full MAIL stream (discard=new) answers with an API error; a lost link times out.
         except (nats.errors.Error, PublishTimeout, TimeoutError) as exc:
             raise PublishRefused(f"{exc.__class__.__name__}: {exc}") from exc
-
-
-class KeyValueContentStore:
-    def __init__(self, js: JetStreamContext):
-        self._js = js
-
-    async def put(self, key: str, content: CampaignContent) -> None:
-        bucket = await self._js.key_value(topology.CAMPAIGN_CONTENT.bucket)
-        await bucket.put(key, content.model_dump_json().encode())

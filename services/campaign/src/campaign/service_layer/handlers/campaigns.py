@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from mailstify_contracts import CampaignSendRequested, subjects
-from mailstify_servicekit import InvalidCursor, InvalidInput, NotFound, Page, decode_cursor, normalise_email, split_page
+from mailstify_contracts import CampaignSendRequested, subjects, utcnow
+from mailstify_servicekit.emails import normalise_email
+from mailstify_servicekit.errors import InvalidInput, NotFound
+from mailstify_servicekit.pagination import InvalidCursor, Page, decode_cursor, split_page
 
-from ..domain.content import check_template, sanitize_html
-from ..domain.model import Campaign
-from .ports import CampaignUnitOfWork, DeliveryRecord, ListDirectory
+from ...domain.content import check_template, sanitize_html
+from ...domain.model import Campaign
+from ..ports import CampaignUnitOfWork, DeliveryRecord, ListDirectory
 
 # Fields a client may set; the rest is the campaign's own state.
 EDITABLE_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "reply_to", "body_html", "body_text")
 REQUIRED_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "body_html")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _address(field: str, value: str) -> str:
@@ -86,7 +84,7 @@ async def create_campaign(
 ) -> Campaign:
     cleaned = _clean_fields(fields)
     await _require_list(lists, account_id, cleaned["list_id"])
-    now = _now()
+    now = utcnow()
     campaign = Campaign(
         id=uuid.uuid4().hex,
         account_id=account_id,
@@ -127,7 +125,7 @@ async def update_campaign(
         campaign.ensure_editable()
         for name, value in cleaned.items():
             setattr(campaign, name, value)
-        campaign.updated_at = _now()
+        campaign.updated_at = utcnow()
         await uow.campaigns.save(campaign)
         await uow.commit()
     return campaign
@@ -161,7 +159,7 @@ async def request_send(
         # The row lock makes the draft → sending transition happen once: a concurrent send waits here
         # and then finds the campaign already sending.
         campaign = await _load(uow, account_id, campaign_id, for_update=True)
-        campaign.start_sending(_now())
+        campaign.start_sending(utcnow())
         await uow.campaigns.save(campaign)
         uow.emit(
             CampaignSendRequested(

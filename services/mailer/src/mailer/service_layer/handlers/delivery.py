@@ -15,24 +15,20 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Protocol
 
 from opentelemetry import trace
 
-from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliverySucceeded, subjects
-
-from ..adapters.ledger import ClaimRequest, RecordedOutcome
-from ..adapters.smtp_pool import OutgoingMail
-from ..domain.classification import classify
-from ..domain.messages import PreparedCampaign, unbuildable
-from ..domain.mime import UnsupportedAddress
-from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status
-from ..domain.rendering import RenderError
+from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliverySucceeded, subjects, utcnow
 from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
-from .campaigns import CampaignCache, Unavailable
-from .unit_of_work import MailerUnitOfWork
+
+from ...domain.classification import classify
+from ...domain.messages import PreparedCampaign, unbuildable
+from ...domain.mime import UnsupportedAddress
+from ...domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status
+from ...domain.rendering import RenderError
+from ..campaign_cache import CampaignCache, Unavailable
+from ..ports import ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("mailstify.mailer")
@@ -40,10 +36,6 @@ tracer = trace.get_tracer("mailstify.mailer")
 RECORD_TRIES = 3
 # Retrying a duplicate held by another replica sooner than this only spins.
 MIN_BUSY_DELAY_SECONDS = 1.0
-
-
-class Sender(Protocol):
-    async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]: ...
 
 
 @dataclass(frozen=True)
@@ -167,7 +159,7 @@ class DeliveryService:
     ) -> dict[DeliveryKey, Outcome]:
         outcomes: dict[DeliveryKey, Outcome] = {}
         mails: list[tuple[DeliveryTask, OutgoingMail]] = []
-        date = format_datetime(datetime.now(UTC))
+        date = format_datetime(utcnow())
         for task in tasks:
             campaign = campaigns[task.event.content_key]
             if isinstance(campaign, Unavailable):

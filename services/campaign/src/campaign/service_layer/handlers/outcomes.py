@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
-from mailstify_contracts import subjects
+from mailstify_contracts import subjects, utcnow
 
-from ..domain.model import Outcome, tally_by_campaign
-from .ports import CampaignUnitOfWork
+from ...domain.model import Outcome, tally_by_campaign
+from ..ports import CampaignUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ async def record_fanout_completed(uow: CampaignUnitOfWork, account_id: str, camp
         if campaign is None:
             log.info("fan-out completed for unknown campaign %s; ignored", campaign_id)
             return
-        if campaign.fanout_completed(total, datetime.now(UTC)):
+        if campaign.fanout_completed(total, utcnow()):
             await uow.campaigns.save(campaign)
             uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
             await uow.commit()
@@ -34,7 +33,7 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
             first_per_recipient.setdefault((outcome.campaign_id, outcome.subscriber_id), outcome)
     if not first_per_recipient:
         return
-    now = datetime.now(UTC)
+    now = utcnow()
     async with uow:
         # Locking the touched campaigns first serialises this batch with fan-out completion and with
         # other batches of the same campaign, so the counts and the flip to `sent` are never lost.

@@ -1,0 +1,13 @@
+"""What the dispatcher's entrypoints are given, built by `bootstrap.py` (the only module that knows
+the concrete adapters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .handlers import Dispatcher
+
+
+@dataclass(frozen=True)
+class DispatcherDependencies:
+    fanouts: Dispatcher

@@ -1,0 +1,90 @@
+"""What the mailer's use cases need from the outside world, and the data that crosses: the delivery
+ledger (PostgreSQL), the SMTP sender (a connection pool) and the campaign content (JetStream KV),
+all implemented in `adapters/`; in-memory fakes in the unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from mailstify_contracts import CampaignContent
+from mailstify_servicekit.ports import AbstractUnitOfWork
+
+from ..domain.model import Claim, DeliveryKey, Outcome, SmtpAttempt, Status
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    key: DeliveryKey
+    account_id: str
+    email: str
+    # None while the campaign's content is unavailable (the sender domain is part of the id).
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    key: DeliveryKey
+    # The attempt counter our claim set: the update applies only while the row is still that claim.
+    attempts: int
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """A delivery whose message JetStream stopped delivering (max_deliver reached)."""
+
+    key: DeliveryKey
+    account_id: str
+    email: str
+    reason: str
+
+
+class DeliveryLedger(Protocol):
+    """One row per (campaign, subscriber): the mailer's memory of what it sent (ARCHITECTURE §6.3)."""
+
+    async def claim(self, requests: Sequence[ClaimRequest], lease_seconds: float) -> list[Claim]:
+        """Claim each (distinct) key of a batch in one statement; one Claim per request, any order."""
+        ...
+
+    async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
+        """Write the outcomes; return the keys actually updated (still held by our claim)."""
+        ...
+
+    async def give_up(self, request: GiveUp) -> Status | None:
+        """Settle an exhausted delivery; the status written (FAILED or UNKNOWN), or None when the row
+        was terminal or is held by a live lease and so was left alone."""
+        ...
+
+
+class MailerUnitOfWork(AbstractUnitOfWork, Protocol):
+    deliveries: DeliveryLedger
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+
+class Sender(Protocol):
+    async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]:
+        """One attempt per mail, in order; a mail not handed to a connection before `start_before`
+        (time.monotonic), or after `stop_starting()`, is not attempted."""
+        ...
+
+
+class VersionedContent(Protocol):
+    @property
+    def content(self) -> CampaignContent: ...
+
+    @property
+    def revision(self) -> int: ...
+
+
+class ContentSource(Protocol):
+    async def get(self, key: str) -> VersionedContent | None:
+        """The content under `key`, None when absent. Raises on transport errors."""
+        ...
