@@ -7,6 +7,7 @@ import asyncio
 import importlib
 from collections import Counter
 
+import nats.js.errors
 import pytest
 import sqlalchemy as sa
 
@@ -28,9 +29,32 @@ async def outbox_empty(engine) -> bool:
 
 
 async def stored_msg_ids(js, stream: str) -> list[str]:
-    """Nats-Msg-Id of every message in the stream, in stream order."""
-    count = (await js.stream_info(stream)).state.messages
-    return [(await js.get_msg(stream, seq)).headers["Nats-Msg-Id"] for seq in range(1, count + 1)]
+    """Nats-Msg-Id of every message in the stream, in stream order (walking the stored messages, not
+    assuming their sequences are 1..count)."""
+    msg_ids, seq = [], 1
+    while True:
+        try:
+            stored = await js.get_msg(stream, seq, subject=">", next=True)
+        except nats.js.errors.NotFoundError:
+            return msg_ids
+        msg_ids.append(stored.headers["Nats-Msg-Id"])
+        seq = stored.seq + 1
+
+
+def record_publishes(monkeypatch) -> list[tuple[str, bool]]:
+    """(msg id, PubAck.duplicate) of every message the relay hands to JetStream. Deterministic msg ids
+    make JetStream drop a repeat, so "published once" is checked here, at the effect, not by counting
+    the stream."""
+    real_publish_many = outbox_module.publish_many
+    published: list[tuple[str, bool]] = []
+
+    async def recording_publish_many(js_, messages, **kwargs):
+        acks = await real_publish_many(js_, messages, **kwargs)
+        published.extend((m.msg_id, bool(a.duplicate)) for m, a in zip(messages, acks, strict=True))
+        return acks
+
+    monkeypatch.setattr(outbox_module, "publish_many", recording_publish_many)
+    return published
 
 
 async def stage(engine, subject: str, count: int) -> list[str]:
@@ -40,7 +64,8 @@ async def stage(engine, subject: str, count: int) -> list[str]:
     return [str(event.event_id) for event in events]
 
 
-async def test_only_committed_events_are_published_once(js, scratch, outbox_engine):
+async def test_only_committed_events_are_published_once(js, scratch, outbox_engine, monkeypatch):
+    published = record_publishes(monkeypatch)
     stream = scratch.stream()
     await scratch.declare([stream])
     rolled_back, committed = an_event(), an_event()
@@ -59,6 +84,7 @@ async def test_only_committed_events_are_published_once(js, scratch, outbox_engi
         await eventually(relayed)
         await asyncio.sleep(0.3)  # several more polls: nothing else may leave, nothing twice
 
+    assert published == [("custom-msg-id", False)]  # handed to JetStream once, not deduplicated by it
     assert await stored_msg_ids(js, stream.name) == ["custom-msg-id"]
     stored = await js.get_msg(stream.name, 1)
     assert stored.subject == scratch.subject()
@@ -84,9 +110,14 @@ async def test_a_relay_that_dies_after_publishing_is_followed_without_duplicates
     assert (await js.stream_info(stream.name)).state.messages == 10  # the first batch did leave...
     assert await outbox_size(outbox_engine) == 25  # ...but its rows were not deleted
 
+    published = record_publishes(monkeypatch)
     async with running(OutboxRelay(outbox_engine, js, batch_size=10, idle_interval=0.05)):
         await eventually(lambda: outbox_empty(outbox_engine))
 
+    # The follower did publish the first batch again, and JetStream dropped exactly those copies:
+    # the duplicate was attempted, so the stream below shows the msg ids at work.
+    assert [msg_id for msg_id, _ in published] == msg_ids
+    assert [msg_id for msg_id, duplicate in published if duplicate] == msg_ids[:10]
     assert await stored_msg_ids(js, stream.name) == msg_ids
 
 
@@ -119,14 +150,26 @@ async def test_wake_publishes_without_waiting_for_the_next_poll(js, scratch, out
     stream = scratch.stream()
     await scratch.declare([stream])
     relay = OutboxRelay(outbox_engine, js, idle_interval=60)  # polling alone would not deliver in time
+    batches: list[int] = []
+    relay_batch = relay.relay_batch
+
+    async def counted_relay_batch() -> int:
+        relayed = await relay_batch()
+        batches.append(relayed)
+        return relayed
+
+    relay.relay_batch = counted_relay_batch  # type: ignore[method-assign]
     async with running(relay):
-        await asyncio.sleep(0.1)  # let it find the table empty and go idle
+        # It found the table empty and went idle (a fixed sleep could stage the row before its first
+        # poll, which would then publish without any wake-up).
+        await eventually(lambda: batches == [0])
         msg_ids = await stage(outbox_engine, scratch.subject(), 1)
         relay.wake()  # what UnitOfWork.commit does through Runtime.uow()
 
         async def published() -> bool:
             return (await js.stream_info(stream.name)).state.messages == 1
 
-        await eventually(published, timeout=2)
+        await eventually(published, timeout=10)
 
+    assert batches[:2] == [0, 1]  # the second poll came from the wake-up, 60 s before the next one
     assert await stored_msg_ids(js, stream.name) == msg_ids

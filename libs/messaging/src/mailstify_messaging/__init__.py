@@ -3,22 +3,35 @@ trace context, the batch pull-consume loop and the transactional outbox."""
 
 from .connection import connect
 from .consuming import BatchHandler, Delivery, PullConsumer, Verdict
-from .exhausted import ExhaustedHandler, ExhaustedMessage, ExhaustedMessageListener, max_deliveries_subject
+from .exhausted import (
+    ExhaustedHandler,
+    ExhaustedMessage,
+    ExhaustedMessageListener,
+    ExhaustedMessages,
+    ExhaustedMessageSweep,
+    UnsupportedStream,
+    max_deliveries_subject,
+)
 from .outbox import OutboxRelay, add_to_outbox, outbox
 from .publishing import OutgoingMessage, PublishTimeout, publish, publish_many
-from .retry import backoff_delay
+from .retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule, backoff_delay
 from .topology import ensure_topology
 
 __all__ = [
+    "DEFAULT_RETRY_SCHEDULE",
     "BatchHandler",
     "Delivery",
     "ExhaustedHandler",
     "ExhaustedMessage",
     "ExhaustedMessageListener",
+    "ExhaustedMessageSweep",
+    "ExhaustedMessages",
     "OutboxRelay",
     "OutgoingMessage",
     "PublishTimeout",
     "PullConsumer",
+    "RetrySchedule",
+    "UnsupportedStream",
     "Verdict",
     "add_to_outbox",
     "backoff_delay",
