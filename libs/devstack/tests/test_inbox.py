@@ -1,13 +1,17 @@
-"""The dev inbox captures what is sent to it over SMTP and shows it over its HTTP API."""
+"""The session's SMTP inbox, through the fixture interface (it may be a container: Mailpit), and the
+dev inbox program itself (a local process the test starts): what it captures over SMTP and shows over
+HTTP, its web page and its sandboxed HTML endpoint."""
 
 from __future__ import annotations
 
 import smtplib
 import uuid
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mailstify_devstack import inbox
 from mailstify_devstack.inbox import InboxClient, Mailbox
@@ -31,6 +35,14 @@ def send(client: InboxClient, message: EmailMessage, rcpt_tos: list[str]) -> Non
         smtp.send_message(message, from_addr="bounces@mailstify.test", to_addrs=rcpt_tos)
 
 
+@pytest.fixture(scope="module")
+def dev_inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InboxClient]:
+    """The dev inbox program as a local process, whatever backend the session's `smtp_inbox` has."""
+    directory = tmp_path_factory.mktemp("dev-inbox")
+    with inbox.running(directory / "inbox", directory / "inbox.log", *free_ports(2)) as client:
+        yield client
+
+
 def test_a_message_sent_over_smtp_shows_up_over_http(smtp_inbox: InboxClient) -> None:
     ada = f"ada.{uuid.uuid4().hex[:8]}@example.com"
     message = a_message(f"Ada <{ada}>", subject="Héllo Ada")
@@ -50,7 +62,15 @@ def test_a_message_sent_over_smtp_shows_up_over_http(smtp_inbox: InboxClient) ->
     raw = smtp_inbox.raw(captured["id"])
     assert len(raw) == captured["raw_size"]
     assert f"Message-ID: {message['Message-ID']}".encode() in raw
-    page = httpx.get(smtp_inbox.http_url + "/").text
+
+
+def test_the_dev_inbox_page_lists_the_messages(dev_inbox: InboxClient) -> None:
+    ada = f"ada.{uuid.uuid4().hex[:8]}@example.com"
+    send(dev_inbox, a_message(f"Ada <{ada}>", subject="Héllo Ada"), [ada])
+    dev_inbox.wait_for(1)
+
+    page = httpx.get(dev_inbox.http_url + "/").text
+
     assert "Héllo Ada" in page and ada in page
 
 
@@ -79,13 +99,13 @@ def test_the_mailbox_lists_in_arrival_order_and_reloads_that_order(tmp_path: Pat
     assert [m["subject"] for m in Mailbox(tmp_path).summaries()] == ["first", "second", "third"]
 
 
-def test_the_html_part_is_served_sandboxed(smtp_inbox: InboxClient) -> None:
+def test_the_html_part_is_served_sandboxed(dev_inbox: InboxClient) -> None:
     ada = f"ada.{uuid.uuid4().hex[:8]}@example.com"
-    send(smtp_inbox, a_message(ada), [ada])
-    smtp_inbox.wait_for(1)
-    (captured,) = [m for m in smtp_inbox.messages() if ada in m["rcpt_tos"]]
+    send(dev_inbox, a_message(ada), [ada])
+    dev_inbox.wait_for(1)
+    (captured,) = [m for m in dev_inbox.messages() if ada in m["rcpt_tos"]]
 
-    response = httpx.get(f"{smtp_inbox.http_url}/api/messages/{captured['id']}/html")
+    response = httpx.get(f"{dev_inbox.http_url}/api/messages/{captured['id']}/html")
 
     assert response.headers["content-security-policy"] == "sandbox"
     assert "welcome aboard" in response.text

@@ -5,7 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mailstify_devstack.services import SERVICE_NAMES, Infrastructure, Ports, Secrets, StackLayout, service_processes
+from mailstify_devstack.services import (
+    SERVICE_NAMES,
+    Infrastructure,
+    Ports,
+    Secrets,
+    SmtpRelay,
+    StackLayout,
+    service_processes,
+)
 
 INFRA = Infrastructure("nats://127.0.0.1:4999", "postgresql+psycopg://postgres@127.0.0.1:5999", "127.0.0.1", 2525)
 PORTS = {"gateway": 9000, "audience": 9001, "campaign": 9002, "dispatcher": 9003, "mailer": 9004}
@@ -64,3 +72,49 @@ def test_the_secret_key_survives_a_restart_but_the_internal_token_does_not(tmp_p
     assert first.secret_key == second.secret_key
     assert first.internal_token != second.internal_token
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+RELAY_ENVIRONMENT = {
+    "PATH": "/usr/bin",
+    "MAILSTIFY_SMTP_HOST": "smtp.example.net",
+    "MAILSTIFY_SMTP_PORT": "2587",
+    "MAILSTIFY_SMTP_USERNAME": "deployer",
+    "MAILSTIFY_SMTP_PASSWORD": "s3cret",
+    "MAILSTIFY_SMTP_TLS": "starttls",
+}
+
+
+def test_a_given_inbox_wins_over_whatever_smtp_settings_the_shell_has() -> None:
+    # What the test fixtures do: their services must reach their own inbox, not a developer's relay.
+    mailer = service_processes(PORTS, INFRA, Secrets("key", "token"))[-1]
+
+    env = mailer.full_env(RELAY_ENVIRONMENT)
+
+    assert {k: v for k, v in env.items() if k.startswith("MAILSTIFY_SMTP_")} == {
+        "MAILSTIFY_SMTP_HOST": "127.0.0.1",
+        "MAILSTIFY_SMTP_PORT": "2525",
+        "MAILSTIFY_SMTP_TLS": "none",
+    }
+    assert env["PATH"] == "/usr/bin"
+
+
+def test_with_a_deployers_relay_the_services_inherit_its_smtp_settings(tmp_path: Path) -> None:
+    relay = SmtpRelay.from_environment(RELAY_ENVIRONMENT)
+    layout = StackLayout(tmp_path, smtp_relay=relay)
+
+    (*_, mailer) = layout.processes(layout.secrets())
+
+    assert relay == SmtpRelay("smtp.example.net", "2587", "starttls") and relay.address == "smtp.example.net:2587"
+    assert not any(name.startswith("MAILSTIFY_SMTP_") for name in mailer.env)
+    env = mailer.full_env(RELAY_ENVIRONMENT)
+    assert {k: v for k, v in env.items() if k.startswith("MAILSTIFY_SMTP_")} == {
+        k: v for k, v in RELAY_ENVIRONMENT.items() if k.startswith("MAILSTIFY_SMTP_")
+    }
+
+
+def test_no_relay_host_means_the_dev_inbox() -> None:
+    assert SmtpRelay.from_environment({"MAILSTIFY_SMTP_PORT": "2525"}) is None
+    assert SmtpRelay.from_environment({"MAILSTIFY_SMTP_HOST": " "}) is None
+    assert SmtpRelay.from_environment({"MAILSTIFY_SMTP_HOST": "relay.test", "MAILSTIFY_SMTP_TLS": "tls"}).address == (
+        "relay.test:465"
+    )

@@ -6,6 +6,9 @@
 `up` runs NATS, PostgreSQL, the dev inbox and the five services under honcho's process manager: one
 log stream, and on Ctrl-C/SIGTERM (or when any process exits) every process is stopped
 (docs/decisions/0002-process-manager.md).
+
+With `MAILSTIFY_SMTP_HOST` set in its environment, `up` leaves the MAILSTIFY_SMTP_* variables to the
+services as they are, so mail goes through that relay; unset, mail goes to the dev inbox.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from honcho.manager import SIGNALS, Manager
 
 from . import inbox, postgres
 from .net import LOOPBACK, is_listening
-from .services import Ports, StackLayout, wait_until_ready
+from .services import Ports, SmtpRelay, StackLayout, wait_until_ready
 
 
 class ReadinessWatcher:
@@ -56,7 +59,13 @@ class ReadinessWatcher:
             self._manager.terminate()
             return
         self.ready = True
-        _announce(f"Mailstify is up: open {self._layout.gateway_url}  (dev inbox: {self._layout.inbox_url})")
+        _announce(f"Mailstify is up: open {self._layout.gateway_url}  ({_where_mail_goes(self._layout)})")
+
+
+def _where_mail_goes(layout: StackLayout) -> str:
+    if layout.smtp_relay is None:
+        return f"dev inbox: {layout.inbox_url}"
+    return f"mail goes through the SMTP relay {layout.smtp_relay.address}, not the dev inbox"
 
 
 class _Manager(Manager):
@@ -89,6 +98,12 @@ def up(layout: StackLayout, ready_timeout: float) -> int:
     if busy:
         print(f"mailstify: port(s) already in use: {', '.join(busy)}; free them or pick others.", file=sys.stderr)
         return 1
+    if layout.smtp_relay is not None:
+        print(
+            f"mailstify: mail goes through the SMTP relay {layout.smtp_relay.address} (MAILSTIFY_SMTP_HOST);"
+            " the dev inbox receives none",
+            flush=True,
+        )
     layout.directory.mkdir(parents=True, exist_ok=True)
     if postgres.init_cluster(layout.postgres_dir):
         print(f"mailstify: created a PostgreSQL cluster in {layout.postgres_dir}", flush=True)
@@ -137,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         inbox.main(["--smtp-port", str(args.smtp_port), "--http-port", str(args.http_port), "--dir", str(args.dir)])
         return
     ports = Ports(**{port.name: getattr(args, port.name) for port in fields(Ports)})
-    sys.exit(up(StackLayout(args.dir.resolve(), ports), args.ready_timeout))
+    sys.exit(up(StackLayout(args.dir.resolve(), ports, SmtpRelay.from_environment()), args.ready_timeout))
 
 
 if __name__ == "__main__":

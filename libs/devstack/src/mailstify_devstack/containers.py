@@ -1,9 +1,11 @@
 """The test infrastructure in containers (testcontainers), for machines with a Docker engine:
 `MAILSTIFY_TEST_DOCKER=1`. Needs the `docker` extra (`mailstify-devstack[docker]`).
 
-Only the pytest plugin imports this module, and only when asked to: the default path never needs
-Docker nor testcontainers. Each context manager yields the same kind of object as its local
-counterpart, so the fixtures and the tests do not know which one they got.
+Only the pytest plugin imports this module, and only when asked to and once `docker_engine` found an
+engine: the default path never needs Docker nor testcontainers. Each context manager yields the same
+kind of object as its local counterpart, so the fixtures and the tests do not know which one they got.
+
+Not exercised by CI (CI has no Docker engine): the local-process backend is the tested one.
 """
 
 from __future__ import annotations
@@ -19,21 +21,11 @@ from testcontainers.core.waiting_utils import wait_for_logs
 
 from .inbox import InboxClient, Summary, summarize
 from .nats import NatsServer
-from .postgres import PostgresServer
+from .postgres import TEST_SETTINGS, PostgresServer
 
 NATS_IMAGE = "nats:2.11-alpine"
 POSTGRES_IMAGE = "postgres:18-alpine"
 MAILPIT_IMAGE = "axllent/mailpit:v1.27"
-
-
-def engine_reachable() -> bool:
-    try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception:  # no socket, no permission, no package: all mean "not here"
-        return False
-    return True
 
 
 @contextlib.contextmanager
@@ -44,7 +36,11 @@ def nats_server() -> Iterator[NatsServer]:
 
 @contextlib.contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
-    with PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres") as container:
+    container = PostgresContainer(POSTGRES_IMAGE, username="postgres", password="postgres", dbname="postgres")
+    # The same server settings as the local test cluster: max_connections above all (five services'
+    # pools and the tests' engines exceed the image's default of 100).
+    container.with_command(["postgres", *(arg for k, v in TEST_SETTINGS.items() for arg in ("-c", f"{k}={v}"))])
+    with container:
         yield PostgresServer(
             port=int(container.get_exposed_port(5432)),
             host=container.get_container_host_ip(),

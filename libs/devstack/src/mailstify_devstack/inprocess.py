@@ -75,21 +75,41 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, inte
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
 
 
-async def stream_events(js: JetStreamContext, stream: str, subject: str) -> list[Event]:
-    """Every event currently stored on `stream` under `subject`, read by a throw-away consumer
-    (work-queue streams refuse a second overlapping consumer: use stream_info there instead)."""
+async def stream_events(
+    js: JetStreamContext,
+    stream: str,
+    subject: str,
+    *,
+    expected: int | None = None,
+    timeout: float = 10.0,
+    idle: float = 0.5,
+) -> list[Event]:
+    """Every event stored on `stream` under `subject`, read by a throw-away consumer (work-queue
+    streams refuse a second overlapping consumer: use stream_info there instead).
+
+    Reading ends at the first fetch that finds nothing for `idle` seconds once at least `expected`
+    events were read (None: at the first such fetch), or at the `timeout` deadline, whichever comes
+    first; everything read is returned either way. So on a slow machine events still on their way
+    are waited for, and events beyond `expected` are still seen (an "exactly N" check can fail)."""
+    deadline = time.monotonic() + timeout
     subscription = await js.pull_subscribe(
         subject,
         stream=stream,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=5.0),
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, inactive_threshold=max(5.0, 2 * idle)),
     )
     events: list[Event] = []
     try:
         while True:
-            try:
-                batch = await subscription.fetch(500, timeout=0.5)
-            except TimeoutError:  # nats-py raises either its own or asyncio's at the deadline; both subclass it
+            enough = expected is None or len(events) >= expected
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return events
+            try:
+                batch = await subscription.fetch(500, timeout=idle if enough else min(idle, left))
+            except TimeoutError:  # nats-py raises either its own or asyncio's at the deadline; both subclass it
+                if enough:
+                    return events
+                continue
             for msg in batch:
                 events.append(decode_event(msg.data))
                 await msg.ack()

@@ -19,10 +19,16 @@ class ProcessSpec:
     argv: Sequence[str]
     # Only what this process needs on top of the inherited environment.
     env: Mapping[str, str] = field(default_factory=dict)
+    # Inherited variables whose name starts with one of these are not passed on (`env` still is):
+    # e.g. a developer's MAILSTIFY_SMTP_* must not reach services that are to use a given inbox.
+    unset_prefixes: tuple[str, ...] = ()
 
-    def full_env(self) -> dict[str, str]:
+    def full_env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """`environ` (default os.environ) less `unset_prefixes`, plus `env`."""
+        inherited = os.environ if environ is None else environ
+        kept = {k: v for k, v in inherited.items() if not (self.unset_prefixes and k.startswith(self.unset_prefixes))}
         # Unbuffered so Python processes' logs reach the log stream/file as they happen.
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        return {**kept, "PYTHONUNBUFFERED": "1", **self.env}
 
     def shell_command(self) -> str:
         """The command line honcho runs through `sh -c`; `exec` makes the shell become the process, so

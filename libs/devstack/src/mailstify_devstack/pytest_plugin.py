@@ -5,15 +5,23 @@ Session-scoped, started once on free loopback ports and stopped (by PID) at the 
 
     nats_server       .url
     postgres_server   .port .host .admin_dsn .server_url .sqlalchemy_url(dbname)
-    smtp_inbox        .smtp_host .smtp_port .http_url .messages() .raw(id) .clear() .wait_for(count, timeout)
+    smtp_inbox        .smtp_host .smtp_port .messages() .raw(id) .clear() .wait_for(count, timeout)
     mailstify_stack   the five services against the three above: .gateway_url .service_url(name)
                       .nats_url .inbox .internal_token .log_tail(name)
 
 Per test: `fresh_database`, the SQLAlchemy URL of a new, empty, uniquely named database.
 
-With `MAILSTIFY_TEST_DOCKER=1` and a reachable Docker engine, NATS, PostgreSQL and the SMTP inbox run
-in containers instead (`mailstify_devstack.containers`). `MAILSTIFY_TEST_KEEP=1` keeps the session's
-directory (data and logs) and prints where it is.
+That is the whole interface, the same for either backend: a test must not assume what only local
+processes give (no password, fsync off, the dev inbox's web page or its /html endpoint, a
+127.0.0.1 host...). A test of the local programs themselves starts its own (`postgres.running`,
+`inbox.running`, `nats.running`).
+
+Backends: local processes by default. With `MAILSTIFY_TEST_DOCKER=1`, NATS, PostgreSQL and the SMTP
+inbox run in containers (`mailstify_devstack.containers`, the `docker` extra, a reachable Docker
+engine); without an engine or the extra the run stops with a usage error, it never falls back
+silently. The mailstify_stack services get the inbox's SMTP address and none of the MAILSTIFY_SMTP_*
+variables of the shell that runs pytest. `MAILSTIFY_TEST_KEEP=1` keeps the session's directory (data
+and logs) and prints where it is.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ import os
 import shutil
 import tempfile
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +39,7 @@ from types import ModuleType
 
 import pytest
 
-from . import inbox, nats, postgres
+from . import docker_engine, inbox, nats, postgres
 from .inbox import InboxClient
 from .nats import NatsServer
 from .net import free_port, free_ports
@@ -41,22 +48,37 @@ from .processes import RunningProcess, stop_all
 from .services import SERVICE_NAMES, Infrastructure, Secrets, local_url, service_processes, wait_until_ready
 
 STACK_READY_TIMEOUT = 60.0
+DOCKER_VARIABLE = "MAILSTIFY_TEST_DOCKER"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _containers()  # a backend asked for but unusable stops the run here, before any test
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = "containers (testcontainers)" if _containers() else "local processes"
+    return f"mailstify test infrastructure: {backend}"
 
 
 @functools.cache
 def _containers() -> ModuleType | None:
-    """The container backend when asked for and usable; imported only then."""
-    if os.environ.get("MAILSTIFY_TEST_DOCKER") != "1":
+    """The container backend when asked for (and then it must be usable); imported only then."""
+    if os.environ.get(DOCKER_VARIABLE) != "1":
         return None
+    if (problem := docker_engine.problem()) is not None:
+        raise pytest.UsageError(
+            f"{DOCKER_VARIABLE}=1 asks for the test infrastructure in containers, but no Docker engine is"
+            f" reachable ({problem}). Start one (or set DOCKER_HOST), or unset {DOCKER_VARIABLE} to use"
+            " local processes."
+        )
     try:
         from . import containers
     except ImportError as missing:
         raise pytest.UsageError(
-            "MAILSTIFY_TEST_DOCKER=1 needs testcontainers: `uv sync --all-packages --all-extras`"
+            f"{DOCKER_VARIABLE}=1 needs the docker extra (testcontainers, {missing.name} is missing):"
+            f" run the tests with `{DOCKER_VARIABLE}=1 ./mailstify test`, which installs it"
+            " (`uv sync --frozen --extra docker`)."
         ) from missing
-    if not containers.engine_reachable():
-        warnings.warn("MAILSTIFY_TEST_DOCKER=1 but no Docker engine is reachable: using local processes", stacklevel=1)
-        return None
     return containers
 
 

@@ -3,6 +3,7 @@ layout. `mailstify up` and the pytest fixtures both build their processes here."
 
 from __future__ import annotations
 
+import os
 import secrets as random_secrets
 import sys
 import time
@@ -18,6 +19,35 @@ from .processes import ProcessSpec
 
 SERVICE_NAMES: tuple[str, ...] = ("gateway", "audience", "campaign", "dispatcher", "mailer")
 
+# Every SMTP setting of the mailer (docs/configuration.md) starts with this.
+SMTP_VARIABLE_PREFIX = "MAILSTIFY_SMTP_"
+# The mailer's default port for each MAILSTIFY_SMTP_TLS mode when MAILSTIFY_SMTP_PORT is unset.
+_DEFAULT_SMTP_PORTS = {"none": "25", "starttls": "587", "tls": "465"}
+
+
+@dataclass(frozen=True)
+class SmtpRelay:
+    """The deployer's SMTP server: `MAILSTIFY_SMTP_HOST` (and the other MAILSTIFY_SMTP_* variables) set
+    in `mailstify up`'s environment. The services then inherit those variables unchanged."""
+
+    host: str
+    port: str | None = None
+    tls: str = "none"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> SmtpRelay | None:
+        """The relay the environment names, or None (unset or empty MAILSTIFY_SMTP_HOST: the dev inbox)."""
+        environ = os.environ if environ is None else environ
+        host = environ.get("MAILSTIFY_SMTP_HOST", "").strip()
+        if not host:
+            return None
+        port = environ.get("MAILSTIFY_SMTP_PORT", "").strip() or None
+        return cls(host, port, environ.get("MAILSTIFY_SMTP_TLS", "").strip() or "none")
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port or _DEFAULT_SMTP_PORTS.get(self.tls, '?')}"
+
 
 @dataclass(frozen=True)
 class Infrastructure:
@@ -25,8 +55,10 @@ class Infrastructure:
 
     nats_url: str
     postgres_url: str  # SQLAlchemy URL of the server, without a database
-    smtp_host: str
-    smtp_port: int
+    # An SMTP server the stack runs (the dev inbox), which every service is pointed at whatever the
+    # inherited environment says; None: the deployer's relay, from the inherited MAILSTIFY_SMTP_*.
+    smtp_host: str | None
+    smtp_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -56,14 +88,22 @@ def service_process(name: str, ports: Mapping[str, int], infra: Infrastructure, 
         "MAILSTIFY_NATS_URL": infra.nats_url,
         "MAILSTIFY_AUDIENCE_URL": local_url(ports["audience"]),
         "MAILSTIFY_CAMPAIGN_URL": local_url(ports["campaign"]),
-        "MAILSTIFY_SMTP_HOST": infra.smtp_host,
-        "MAILSTIFY_SMTP_PORT": str(infra.smtp_port),
-        "MAILSTIFY_SMTP_TLS": "none",
         "MAILSTIFY_SECRET_KEY": secrets.secret_key,
         "MAILSTIFY_INTERNAL_TOKEN": secrets.internal_token,
         "MAILSTIFY_PUBLIC_URL": local_url(ports["gateway"]),
     }
-    return ProcessSpec(name, argv, env)
+    if infra.smtp_host is None:  # the deployer's relay: their MAILSTIFY_SMTP_* are inherited as they are
+        return ProcessSpec(name, argv, env)
+    if infra.smtp_port is None:
+        raise ValueError("an SMTP host the stack runs needs its port")
+    env |= {
+        "MAILSTIFY_SMTP_HOST": infra.smtp_host,
+        "MAILSTIFY_SMTP_PORT": str(infra.smtp_port),
+        "MAILSTIFY_SMTP_TLS": "none",
+    }
+    # None of a developer's own SMTP settings (a relay's credentials, TLS...) may leak into the
+    # services meant to use this inbox.
+    return ProcessSpec(name, argv, env, unset_prefixes=(SMTP_VARIABLE_PREFIX,))
 
 
 def service_processes(ports: Mapping[str, int], infra: Infrastructure, secrets: Secrets) -> list[ProcessSpec]:
@@ -123,6 +163,8 @@ class StackLayout:
 
     directory: Path
     ports: Ports = field(default_factory=Ports)
+    # Where mail goes: the deployer's relay, or (None) the stack's dev inbox.
+    smtp_relay: SmtpRelay | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -143,8 +185,8 @@ class StackLayout:
         return Infrastructure(
             nats_url=nats.url(self.ports.nats),
             postgres_url=postgres.PostgresServer(self.ports.postgres).server_url,
-            smtp_host=LOOPBACK,
-            smtp_port=self.ports.smtp,
+            smtp_host=None if self.smtp_relay else LOOPBACK,
+            smtp_port=None if self.smtp_relay else self.ports.smtp,
         )
 
     def secrets(self) -> Secrets:
