@@ -61,7 +61,7 @@ async def test_a_created_campaign_is_a_sanitised_draft(uow: FakeCampaignUnitOfWo
         ({"list_id": "nope"}, "list nope not found"),
         ({"from_email": "not-an-address"}, "from_email:"),
         ({"reply_to": "x@"}, "reply_to:"),
-        ({"subject": "Hi {{ subscriber.first_name"}, "subject: merge-field syntax error on line 1"),
+        ({"subject": "Hi {{ subscriber.first_name"}, "subject: line 1: unexpected end of template"),
         ({"name": "  "}, "name: must not be empty"),
     ],
 )

@@ -7,3 +7,8 @@ class Settings(ServiceSettings):
     service_name: str = "dispatcher"
     # Recipients per page from the audience service = DeliverEmails per publish batch and checkpoint.
     fanout_page_size: int = Field(default=1000, ge=1, le=5000)
+    # Deliveries of one send request before the dispatcher gives up on its fan-out (audience down or
+    # erring, or any other error) and reports FanoutFailed: the campaign then shows `failed` with the
+    # reason. With the consumer's backoff (1 s doubling, capped at 5 min, full jitter) 10 attempts
+    # span roughly 4-8 minutes.
+    fanout_max_attempts: int = Field(default=10, ge=1)

@@ -24,6 +24,8 @@ campaigns = sa.Table(
     sa.Column("total", sa.Integer),
     sa.Column("sent_count", sa.Integer, nullable=False),
     sa.Column("failed_count", sa.Integer, nullable=False),
+    sa.Column("unknown_count", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("send_requested_at", sa.DateTime(timezone=True)),

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Literal
 
 from mailstify_contracts import CampaignContent, CampaignStatus, CampaignStatusChanged
+from mailstify_rendering import body_is_empty
 from mailstify_servicekit.errors import Conflict, InvalidInput
 
-from .content import body_is_empty
-
-DELETABLE: frozenset[CampaignStatus] = frozenset({"draft", "sent", "cancelled"})
+# `failed` too: a fan-out that could not proceed leaves nothing to wait for (decision 0007).
+DELETABLE: frozenset[CampaignStatus] = frozenset({"draft", "sent", "cancelled", "failed"})
 
 # What a send attempt hears for each status it cannot leave by sending.
 _ALREADY = {
@@ -21,6 +21,7 @@ _ALREADY = {
     "paused": "campaign is already sending (paused)",
     "sent": "campaign was already sent",
     "cancelled": "campaign was cancelled",
+    "failed": "campaign failed; duplicate it to send again",
 }
 
 # Outcomes of test sends are reported by the mailer like any other; their subscriber ids carry this
@@ -46,6 +47,10 @@ class Campaign:
     total: int | None = None
     sent_count: int = 0
     failed_count: int = 0
+    unknown_count: int = 0
+    # Why the campaign is not progressing as it should, in words for its owner: a delivery-path
+    # problem being retried, or why the fan-out failed. Kept after the campaign ends (decision 0007).
+    last_error: str | None = None
     send_requested_at: datetime | None = None
     sent_at: datetime | None = None
 
@@ -70,6 +75,8 @@ class Campaign:
         self.total = None
         self.sent_count = 0
         self.failed_count = 0
+        self.unknown_count = 0
+        self.last_error = None
         self.send_requested_at = now
         self.updated_at = now
 
@@ -91,6 +98,8 @@ class Campaign:
             total=self.total,
             sent_count=self.sent_count,
             failed_count=self.failed_count,
+            unknown_count=self.unknown_count,
+            last_error=self.last_error,
         )
 
     def fanout_completed(self, total: int, now: datetime) -> bool:
@@ -104,19 +113,43 @@ class Campaign:
         self._finish_if_complete(now)
         return True
 
-    def add_outcomes(self, sent: int, failed: int, now: datetime) -> bool:
+    def fanout_failed(self, published: int, reason: str, now: datetime) -> bool:
+        """The fan-out could not proceed: the campaign is `failed`, and its total is what was published,
+        so the recipients already queued still go out and are counted. True when anything changed.
+
+        The first end of fan-out wins, as for `fanout_completed`: once a total is known (completed or
+        failed), a later or redelivered report changes nothing."""
+        if self.total is not None:
+            return False
+        self.total = published
+        self.last_error = reason
+        self.updated_at = now
+        if self.status == "sending":
+            self.status = "failed"
+        return True
+
+    def delivery_deferred(self, reason: str, now: datetime) -> bool:
+        """A delivery-path problem is being retried; show it. True when anything changed."""
+        if self.status != "sending" or self.last_error == reason:
+            return False
+        self.last_error = reason
+        self.updated_at = now
+        return True
+
+    def add_outcomes(self, sent: int, failed: int, now: datetime, unknown: int = 0) -> bool:
         """Count newly recorded outcomes (never duplicates: the ledger filters them); True when anything changed."""
-        if not sent and not failed:
+        if not sent and not failed and not unknown:
             return False
         self.sent_count += sent
         self.failed_count += failed
+        self.unknown_count += unknown
         self.updated_at = now
         self._finish_if_complete(now)
         return True
 
     @property
     def outcomes_recorded(self) -> int:
-        return self.sent_count + self.failed_count
+        return self.sent_count + self.failed_count + self.unknown_count
 
     def _finish_if_complete(self, now: datetime) -> None:
         # `>=` rather than `==`: a recipient re-published across a crash of the dispatcher can add one
@@ -124,9 +157,12 @@ class Campaign:
         if self.status == "sending" and self.total is not None and self.outcomes_recorded >= self.total:
             self.status = "sent"
             self.sent_at = now
+            # A deferral note says "(retrying)": once every recipient has an outcome it is no longer
+            # true, and per-recipient failures are in the deliveries listing (decision 0007).
+            self.last_error = None
 
 
-OutcomeKind = Literal["sent", "failed"]
+OutcomeKind = Literal["sent", "failed", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -149,10 +185,13 @@ class Outcome:
 class Tally:
     sent: int = 0
     failed: int = 0
+    unknown: int = 0
 
     def add(self, outcome: OutcomeKind) -> None:
         if outcome == "sent":
             self.sent += 1
+        elif outcome == "unknown":
+            self.unknown += 1
         else:
             self.failed += 1
 

@@ -63,7 +63,7 @@ async def list_deliveries(
     campaign_id: str,
     account_id: AccountId,
     uow: Uow,
-    status: Literal["sent", "failed"] | None = None,
+    status: Literal["sent", "failed", "unknown"] | None = None,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
     cursor: PageCursor = None,
 ) -> Page[DeliveryOut]:

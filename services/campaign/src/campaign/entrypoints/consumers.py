@@ -3,10 +3,17 @@ idempotent (first total wins; the result ledger counts each recipient once)."""
 
 from __future__ import annotations
 
-from mailstify_contracts import DeliveryFailed, DeliverySucceeded, FanoutCompleted
+from mailstify_contracts import (
+    DeliveryDeferred,
+    DeliveryFailed,
+    DeliveryOutcomeUnknown,
+    DeliverySucceeded,
+    FanoutCompleted,
+    FanoutFailed,
+)
 from mailstify_messaging import BatchHandler, Delivery
 
-from ..domain.model import Outcome
+from ..domain.model import Outcome, OutcomeKind
 from ..service_layer.dependencies import CampaignDependencies
 from ..service_layer.handlers import outcomes
 
@@ -19,13 +26,23 @@ def fanout_ended_handler(dependencies: CampaignDependencies) -> BatchHandler:
                 await outcomes.record_fanout_completed(
                     dependencies.uow(), event.account_id, event.campaign_id, event.total
                 )
+            elif isinstance(event, FanoutFailed):
+                await outcomes.record_fanout_failed(
+                    dependencies.uow(), event.account_id, event.campaign_id, event.published, event.reason
+                )
 
     return handle
 
 
-def outcome_of(event: DeliverySucceeded | DeliveryFailed) -> Outcome:
+RecipientOutcome = DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown
+
+
+def outcome_of(event: RecipientOutcome) -> Outcome:
+    outcome: OutcomeKind
     if isinstance(event, DeliverySucceeded):
         outcome, detail = "sent", event.smtp_reply
+    elif isinstance(event, DeliveryOutcomeUnknown):
+        outcome, detail = "unknown", event.reason
     else:
         outcome, detail = "failed", event.reason
     return Outcome(
@@ -40,7 +57,17 @@ def outcome_of(event: DeliverySucceeded | DeliveryFailed) -> Outcome:
 
 def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
-        batch = [outcome_of(d.event) for d in deliveries if isinstance(d.event, (DeliverySucceeded, DeliveryFailed))]
+        batch = [
+            outcome_of(d.event)
+            for d in deliveries
+            if isinstance(d.event, (DeliverySucceeded, DeliveryFailed, DeliveryOutcomeUnknown))
+        ]
         await outcomes.record_outcomes(dependencies.uow(), batch)
+        deferrals = [
+            (d.event.account_id, d.event.campaign_id, outcomes.deferral_note(d.event.reason, d.event.smtp_code))
+            for d in deliveries
+            if isinstance(d.event, DeliveryDeferred)
+        ]
+        await outcomes.record_deferrals(dependencies.uow(), deferrals)
 
     return handle

@@ -70,6 +70,8 @@ class CampaignOut(BaseModel):
     total: int | None
     sent_count: int
     failed_count: int
+    unknown_count: int
+    last_error: str | None
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None

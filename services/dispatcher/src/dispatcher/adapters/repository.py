@@ -38,6 +38,8 @@ class SqlFanoutRepository:
                 last_subscriber_id=fanout.last_subscriber_id,
                 published=fanout.published,
                 completed_at=fanout.completed_at,
+                failed_at=fanout.failed_at,
+                failure_reason=fanout.failure_reason,
                 version=fanout.version + 1,
             )
         )

@@ -1,4 +1,5 @@
-"""The dispatcher's table (SQLAlchemy Core); `migrations/versions/0001_initial.py` creates it."""
+"""The dispatcher's table (SQLAlchemy Core); the migrations in `migrations/versions` create it: keep
+the two in step."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ fanouts = sa.Table(
     sa.Column("last_subscriber_id", sa.Text),
     sa.Column("published", sa.Integer, nullable=False),
     sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("failed_at", sa.DateTime(timezone=True)),
+    sa.Column("failure_reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailstify_contracts import FanoutCompleted
+from mailstify_contracts import FanoutCompleted, FanoutFailed
 
 
 @dataclass
@@ -22,6 +22,9 @@ class Fanout:
     last_subscriber_id: str | None = None
     published: int = 0
     completed_at: datetime | None = None
+    # Set when the fan-out gave up (decision 0007): it ended, with `published` recipients queued.
+    failed_at: datetime | None = None
+    failure_reason: str | None = None
     # Optimistic-concurrency token: bumped by every saved step, so two workers on one fan-out
     # (a redelivery while the first still runs) cannot both advance it.
     version: int = 0
@@ -30,17 +33,39 @@ class Fanout:
     def completed(self) -> bool:
         return self.completed_at is not None
 
+    @property
+    def failed(self) -> bool:
+        return self.failed_at is not None
+
+    @property
+    def ended(self) -> bool:
+        """Completed or failed: either way nothing more is published, and a redelivery does nothing."""
+        return self.completed or self.failed
+
     def pin(self, up_to: str | None) -> None:
         self.up_to = up_to
 
     def advance(self, checkpoint: str | None, count: int) -> None:
         """A page of `count` recipients, ending at `checkpoint`, was accepted by the mail queue."""
-        if self.completed:
-            raise ValueError(f"fan-out of campaign {self.campaign_id} is already complete")
+        if self.ended:
+            raise ValueError(f"fan-out of campaign {self.campaign_id} has already ended")
         if checkpoint is not None:
             self.last_subscriber_id = checkpoint
         self.published += count
 
     def complete(self, now: datetime) -> FanoutCompleted:
+        if self.failed:
+            raise ValueError(f"fan-out of campaign {self.campaign_id} has already failed")
         self.completed_at = now
         return FanoutCompleted(account_id=self.account_id, campaign_id=self.campaign_id, total=self.published)
+
+    def fail(self, reason: str, now: datetime) -> FanoutFailed | None:
+        """Give up: the recipients published so far still go out; None if the fan-out had already ended
+        (the first end wins)."""
+        if self.ended:
+            return None
+        self.failed_at = now
+        self.failure_reason = reason
+        return FanoutFailed(
+            account_id=self.account_id, campaign_id=self.campaign_id, published=self.published, reason=reason
+        )

@@ -103,3 +103,10 @@ def exhausted_outcome(recorded: Status, deliveries: int) -> Outcome:
     if recorded is Status.UNKNOWN:
         return Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
     return Outcome(Status.FAILED, reason=gave_up_reason(deliveries), permanent=False)
+
+
+def unbuildable(reason: str) -> Outcome:
+    """No message can be built for this recipient (broken template, a bound exceeded, unusable
+    address): retrying would build the same nothing, so it fails for good, without an SMTP reply
+    and without a bounce."""
+    return Outcome(Status.FAILED, reason=reason, permanent=True)

@@ -8,8 +8,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from ..domain.messages import PreparedCampaign
-from ..domain.rendering import RenderError
+
+from mailstify_rendering import PreparedCampaign, RenderError
+
 from .ports import ContentSource, VersionedContent
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from mailstify_contracts import CampaignSendRequested, subjects, utcnow
+from mailstify_rendering import TemplateRejected, check_template, sanitize_html, validate_campaign
 from mailstify_servicekit.emails import normalise_email
 from mailstify_servicekit.errors import InvalidInput, NotFound
 from mailstify_servicekit.pagination import InvalidCursor, Page, decode_cursor, split_page
 
-from ...domain.content import check_template, sanitize_html
 from ...domain.model import Campaign
 from ..ports import CampaignUnitOfWork, DeliveryRecord, ListDirectory
 
@@ -44,10 +44,22 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
         cleaned["reply_to"] = None
     for name in ("subject", "body_html", "body_text"):
         # Checked before sanitising, so a syntax error's line number is the line the author wrote.
-        check_template(name, cleaned.get(name))
+        try:
+            check_template(name, cleaned.get(name), html=name == "body_html")
+        except TemplateRejected as exc:
+            raise InvalidInput(str(exc), field=exc.field, line=exc.line) from exc
     if "body_html" in cleaned:
         cleaned["body_html"] = sanitize_html(cleaned["body_html"])
     return cleaned
+
+
+def _validate_rendering(campaign: Campaign) -> None:
+    """Render the campaign for a sample subscriber with the send's own environment and bounds, so a
+    template that would blow a bound (loops, output size, time) is refused now, not at send time."""
+    try:
+        validate_campaign(campaign.content())
+    except TemplateRejected as exc:
+        raise InvalidInput(str(exc), field=exc.field, line=exc.line) from exc
 
 
 def _time_position(at: datetime, item_id: str) -> dict[str, str]:
@@ -92,6 +104,7 @@ async def create_campaign(
         updated_at=now,
         **{name: cleaned.get(name) for name in EDITABLE_FIELDS},
     )
+    _validate_rendering(campaign)
     async with uow:
         await uow.campaigns.add(campaign)
         await uow.commit()
@@ -125,6 +138,7 @@ async def update_campaign(
         campaign.ensure_editable()
         for name, value in cleaned.items():
             setattr(campaign, name, value)
+        _validate_rendering(campaign)
         campaign.updated_at = utcnow()
         await uow.campaigns.save(campaign)
         await uow.commit()

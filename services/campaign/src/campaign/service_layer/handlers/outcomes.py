@@ -1,4 +1,5 @@
-"""Use cases driven by events: fan-out totals and delivery outcomes, and the flip to `sent`."""
+"""Use cases driven by events: fan-out totals (completed or failed), delivery outcomes, delivery-path
+problems, and the flip to `sent`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,47 @@ async def record_fanout_completed(uow: CampaignUnitOfWork, account_id: str, camp
             await uow.commit()
 
 
+async def record_fanout_failed(
+    uow: CampaignUnitOfWork, account_id: str, campaign_id: str, published: int, reason: str
+) -> None:
+    """The fan-out gave up: the campaign is `failed` with the reason, counting the recipients already queued."""
+    async with uow:
+        campaign = await uow.campaigns.get(account_id, campaign_id, for_update=True)
+        if campaign is None:
+            log.info("fan-out failed for unknown campaign %s; ignored", campaign_id)
+            return
+        if campaign.fanout_failed(published, reason, utcnow()):
+            await uow.campaigns.save(campaign)
+            uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+            await uow.commit()
+
+
+def deferral_note(reason: str, smtp_code: int | None) -> str:
+    code = f"{smtp_code} " if smtp_code is not None and str(smtp_code) not in reason else ""
+    return f"delivery deferred: {code}{reason} (retrying)"
+
+
+async def record_deferrals(uow: CampaignUnitOfWork, deferrals: list[tuple[str, str, str]]) -> None:
+    """(account_id, campaign_id, note) of delivery-path problems: shown as the campaign's `last_error`
+    while it is sending; the latest note per campaign wins."""
+    latest: dict[str, tuple[str, str]] = {}
+    for account_id, campaign_id, note in deferrals:
+        latest[campaign_id] = (account_id, note)
+    if not latest:
+        return
+    now = utcnow()
+    async with uow:
+        campaigns = await uow.campaigns.lock_many(list(latest))
+        for campaign_id, (account_id, note) in latest.items():
+            campaign = campaigns.get(campaign_id)
+            if campaign is None or campaign.account_id != account_id:
+                continue
+            if campaign.delivery_deferred(note, now):
+                await uow.campaigns.save(campaign)
+                uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+        await uow.commit()
+
+
 async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> None:
     """Record a batch of delivery outcomes in one transaction; count only the ones new to the ledger."""
     first_per_recipient: dict[tuple[str, str], Outcome] = {}
@@ -48,7 +90,7 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
         recorded = await uow.results.record(known, now)
         for campaign_id, tally in tally_by_campaign(recorded).items():
             campaign = campaigns[campaign_id]
-            if campaign.add_outcomes(tally.sent, tally.failed, now):
+            if campaign.add_outcomes(tally.sent, tally.failed, now, unknown=tally.unknown):
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
         await uow.commit()

@@ -21,12 +21,10 @@ from opentelemetry import trace
 
 from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliverySucceeded, subjects, utcnow
 from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from mailstify_rendering import PreparedCampaign, RenderError, UnsupportedAddress
 
 from ...domain.classification import classify
-from ...domain.messages import PreparedCampaign, unbuildable
-from ...domain.mime import UnsupportedAddress
-from ...domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status
-from ...domain.rendering import RenderError
+from ...domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status, unbuildable
 from ..campaign_cache import CampaignCache, Unavailable
 from ..ports import ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
 

@@ -7,8 +7,8 @@ from email.message import EmailMessage
 import pytest
 
 from mailstify_contracts import CampaignContent, Recipient
-from mailer.domain.messages import PreparedCampaign
-from mailer.domain.mime import (
+from mailstify_rendering import PreparedCampaign
+from mailstify_rendering import (
     MessageFields,
     MimeSkeleton,
     UnsupportedAddress,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailstify_servicekit import InvalidInput
-
-from campaign.domain.content import body_is_empty, check_template, sanitize_html
+from mailstify_rendering import TemplateRejected, body_is_empty, check_template, sanitize_html
 
 
 def test_sanitising_keeps_ordinary_email_html() -> None:
@@ -52,9 +50,10 @@ def test_a_merge_field_inside_a_script_goes_with_the_script() -> None:
 
 
 def test_template_syntax_error_names_the_field_and_line() -> None:
-    with pytest.raises(InvalidInput) as error:
-        check_template("body_html", "<p>Hello</p>\n<p>{{ subscriber.first_name }</p>")
-    assert error.value.detail.startswith("body_html: merge-field syntax error on line 2:")
+    with pytest.raises(TemplateRejected) as error:
+        check_template("body_html", "<p>Hello</p>\n<p>{{ subscriber.first_name }</p>", html=True)
+    assert (error.value.field, error.value.line) == ("body_html", 2)
+    assert str(error.value).startswith("body_html: line 2: ")
 
 
 def test_valid_templates_and_absent_fields_pass() -> None:

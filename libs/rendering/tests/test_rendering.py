@@ -1,7 +1,7 @@
 import pytest
 
 from mailstify_contracts import CampaignContent, Recipient
-from mailer.domain.rendering import RenderError, compile_campaign, html_to_text
+from mailstify_rendering import RenderError, compile_campaign, html_to_text
 
 URL = "https://mail.example.com/u/tok"
 
@@ -109,8 +109,10 @@ def test_template_syntax_error_is_a_render_error_at_compile_time():
 
 def test_unsubscribe_url_is_rendered_and_footer_added_when_missing():
     rendered = render(body_html="<html><body><p>Hi</p></body></html>", body_text="Hi")
+    # The body is compiled as the sanitiser leaves it (as the campaign service stores it): no
+    # document wrapper, so the footer follows the content.
+    assert rendered.html == f'<p>Hi</p><p style="font-size:12px;color:#666666"><a href="{URL}">Unsubscribe</a></p>'
     assert f'<a href="{URL}">Unsubscribe</a>' in rendered.html
-    assert rendered.html.index("Unsubscribe") < rendered.html.index("</body>")
     assert rendered.text.rstrip().endswith(f"Unsubscribe: {URL}")
 
 
