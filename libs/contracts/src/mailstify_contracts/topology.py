@@ -80,6 +80,10 @@ DISPATCHER_SEND_REQUESTS = ConsumerSpec(
     filter_subjects=(subjects.CAMPAIGN_SEND_REQUESTED,),
     # A fan-out of a large list runs for minutes; the dispatcher signals progress while it works.
     ack_wait_seconds=120.0,
+    # Never exhausted by JetStream: a dropped send request would leave its campaign `sending` forever.
+    # The dispatcher counts the deliveries itself and, after `fanout_max_attempts`, marks the fan-out
+    # failed and reports FanoutFailed (decision 0007), then acks.
+    max_deliver=-1,
     max_ack_pending=100,
     batch_size=1,
 )
@@ -88,7 +92,10 @@ MAILER_DELIVERIES = ConsumerSpec(
     durable="mailer-deliver",
     filter_subjects=(subjects.MAIL_DELIVER_ALL,),
     ack_wait_seconds=120.0,
-    max_deliver=8,
+    # The default retry schedule's deliveries (mailstify_messaging.retry.DEFAULT_RETRY_SCHEDULE: six
+    # delays, ≥ 42 minutes). The mailer declares this consumer with max_deliver from its configured
+    # schedule (`Settings.deliveries_consumer`); this is the default it replaces.
+    max_deliver=7,
     max_ack_pending=20_000,
     batch_size=200,
 )

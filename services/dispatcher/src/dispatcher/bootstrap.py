@@ -30,6 +30,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[DispatcherDepende
                 publisher=MailQueuePublisher(connections.js),
                 content=CampaignContentStore(connections.js),
                 page_size=settings.fanout_page_size,
+                max_attempts=settings.fanout_max_attempts,
             )
         )
         loops = [

@@ -9,7 +9,7 @@ from mailstify_servicekit import Connections, ServiceSpec, Wiring
 from .adapters.smtp_pool import SmtpPool
 from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
-from .entrypoints.consumers import delivery_consumer, exhausted_deliveries_listener
+from .entrypoints.consumers import delivery_consumer, exhausted_deliveries
 from .service_layer.campaign_cache import CampaignCache
 from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
@@ -44,9 +44,14 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         # Both are message loops: shutdown stops them and lets the batch or advisory in hand finish.
         loops = [
             delivery_consumer(connections.js, dependencies, settings.batch_size),
-            exhausted_deliveries_listener(connections.nc, connections.js, dependencies),
+            exhausted_deliveries(
+                connections.nc, connections.js, dependencies, sweep_interval=settings.exhausted_sweep_seconds
+            ),
         ]
-        return Wiring(dependencies, loops=loops, closers=[pool.aclose])
+        # On stop, the batch in hand starts no new SMTP transaction: what is in flight finishes (within
+        # the shutdown grace, which covers smtp_timeout), the rest is recorded `retry` and nak'ed at
+        # once, so another replica sends it instead of its lease expiring into `unknown`.
+        return Wiring(dependencies, loops=loops, closers=[pool.aclose], on_stopping=pool.stop_starting)
 
     return ServiceSpec(
         name="mailer",

@@ -1,9 +1,13 @@
-from typing import Literal
+import dataclasses
+from typing import Annotated, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from mailstify_contracts import topology
+from mailstify_contracts.topology import ConsumerSpec
+from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_servicekit.settings import ServiceSettings
+from pydantic_settings import NoDecode
 
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
 DEV_INBOX_HOST = "127.0.0.1"
@@ -12,6 +16,10 @@ DEV_INBOX_PORT = 1025
 # Time kept between the last SMTP transaction a batch may start and its lease running out, for
 # recording the outcomes.
 RECORD_MARGIN_SECONDS = 10.0
+# A stopping mailer starts no new SMTP transaction but lets those in flight finish: unless set, its
+# shutdown grace is one transaction (smtp_timeout) plus this, for recording the outcomes and settling.
+SHUTDOWN_RECORD_SECONDS = 15.0
+SHUTDOWN_GRACE_LIMIT_SECONDS = 300.0
 
 SmtpTls = Literal["none", "starttls", "tls"]
 
@@ -37,6 +45,26 @@ class Settings(ServiceSettings):
     # How often the campaign content is re-read from the content store (a cheap revision check:
     # templates are compiled again only when the content changed).
     content_refresh_seconds: float = 5.0
+    # How often the MAIL stream is swept for deliveries the consumer gave up on whose max-deliveries
+    # advisory no mailer heard (sent while none was running).
+    exhausted_sweep_seconds: float = 30.0
+
+    # Delays between the deliveries of a message that met a 4xx or a delivery-path problem
+    # (MAILSTIFY_RETRY_SCHEDULE="1m,2m,5m,10m,15m,20m"); after the last one it fails. The consumer's
+    # max_deliver follows from it (`deliveries_consumer`).
+    retry_schedule: Annotated[RetrySchedule, NoDecode] = DEFAULT_RETRY_SCHEDULE
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_retry_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return RetrySchedule.parse(value)
+        return value
+
+    @property
+    def deliveries_consumer(self) -> ConsumerSpec:
+        """The mailer's durable consumer, giving up exactly when the retry schedule does."""
+        return dataclasses.replace(topology.MAILER_DELIVERIES, max_deliver=self.retry_schedule.max_deliveries)
 
     @property
     def smtp_address(self) -> tuple[str, int]:
@@ -57,11 +85,19 @@ class Settings(ServiceSettings):
                 f"lease_seconds ({self.lease_seconds}) must exceed smtp_timeout ({self.smtp_timeout}) "
                 f"+ {RECORD_MARGIN_SECONDS}s"
             )
-        if self.lease_seconds >= topology.MAILER_DELIVERIES.ack_wait_seconds:
+        if self.lease_seconds >= self.deliveries_consumer.ack_wait_seconds:
             raise ValueError(
                 f"lease_seconds ({self.lease_seconds}) must stay below the consumer's ack_wait "
-                f"({topology.MAILER_DELIVERIES.ack_wait_seconds}s)"
+                f"({self.deliveries_consumer.ack_wait_seconds}s)"
             )
         if self.smtp_pool_size < 1 or self.batch_size < 1:
             raise ValueError("smtp_pool_size and batch_size must be at least 1")
+        return self
+
+    @model_validator(mode="after")
+    def _grace_covers_a_transaction(self) -> "Settings":
+        # The services' common default (15 s) is shorter than one SMTP transaction: a mailer stopped
+        # mid-batch would leave claimed rows to expire into `unknown`. Explicitly set, it is kept.
+        if "shutdown_grace_seconds" not in self.model_fields_set:
+            self.shutdown_grace_seconds = min(SHUTDOWN_GRACE_LIMIT_SECONDS, self.smtp_timeout + SHUTDOWN_RECORD_SECONDS)
         return self

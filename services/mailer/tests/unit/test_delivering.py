@@ -3,7 +3,15 @@ integration tests)."""
 
 import pytest
 
-from mailstify_contracts import CampaignContent, DeliverEmail, DeliveryFailed, DeliverySucceeded, Recipient, subjects
+from mailstify_contracts import (
+    CampaignContent,
+    DeliverEmail,
+    DeliveryFailed,
+    DeliveryOutcomeUnknown,
+    DeliverySucceeded,
+    Recipient,
+    subjects,
+)
 
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, SmtpAttempt, Status
 from mailer.service_layer.campaign_cache import CampaignCache
@@ -93,13 +101,15 @@ async def test_expired_lease_is_recorded_unknown_and_reported_not_resent(world):
     assert world.sender.sent == []
     assert world.status("1") is Status.UNKNOWN
     ((event, subject, msg_id),) = world.events
-    assert isinstance(event, DeliveryFailed) and subject == subjects.MAIL_RESULT_FAILED and msg_id == "result:c1:1"
-    assert (event.reason, event.permanent) == (OUTCOME_UNKNOWN_REASON, False)
+    assert isinstance(event, DeliveryOutcomeUnknown) and subject == subjects.MAIL_RESULT_UNKNOWN
+    assert msg_id == "result:c1:1" and event.reason == OUTCOME_UNKNOWN_REASON
 
 
 async def test_4xx_is_retried_then_sent_on_the_next_delivery(world):
     world.sender.replies["s1@example.com"] = [SmtpAttempt(451, "4.3.0 later")]
-    assert await world.deliver(task("1")) == [Settlement(retry=True, delay=None)]
+    (settlement,) = await world.deliver(task("1"))
+    # The first delay of the default retry schedule (1 minute ± 20 %).
+    assert settlement.retry and 48 <= settlement.delay <= 72
     assert world.status("1") is Status.RETRY and world.events == []
     assert await world.deliver(task("1", attempt=2)) == [ACK]
     assert world.status("1") is Status.SENT

@@ -3,7 +3,7 @@ covered by the integration tests)."""
 
 import pytest
 
-from mailstify_contracts import DeliverEmail, DeliveryFailed, Recipient, subjects
+from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliveryOutcomeUnknown, Recipient, subjects
 
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, Status
 from mailer.service_layer.handlers.exhausted import GiveUpService
@@ -55,8 +55,9 @@ async def test_an_abandoned_send_is_recorded_unknown_not_failed(service, ledger,
     await service.give_up(EVENT, deliveries=8)
 
     assert ledger.rows[KEY].status is Status.UNKNOWN
-    (event,) = uow.events_of(DeliveryFailed)
-    assert (event.reason, event.permanent) == (OUTCOME_UNKNOWN_REASON, False)
+    ((event, subject, msg_id),) = uow.events
+    assert isinstance(event, DeliveryOutcomeUnknown) and not uow.events_of(DeliveryFailed)
+    assert (subject, msg_id, event.reason) == (subjects.MAIL_RESULT_UNKNOWN, "result:c1:7", OUTCOME_UNKNOWN_REASON)
 
 
 @pytest.mark.parametrize(

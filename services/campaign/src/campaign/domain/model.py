@@ -119,13 +119,12 @@ class Campaign:
 
         The first end of fan-out wins, as for `fanout_completed`: once a total is known (completed or
         failed), a later or redelivered report changes nothing."""
-        if self.total is not None:
+        if self.total is not None or self.status not in ("sending", "paused"):
             return False
         self.total = published
         self.last_error = reason
         self.updated_at = now
-        if self.status == "sending":
-            self.status = "failed"
+        self.status = "failed"
         return True
 
     def delivery_deferred(self, reason: str, now: datetime) -> bool:

@@ -9,7 +9,6 @@ from opentelemetry import trace
 
 from mailstify_contracts import CampaignSendRequested
 from mailstify_messaging import BatchHandler, Delivery
-from mailstify_servicekit import ServiceError
 
 from ..service_layer.dependencies import DispatcherDependencies
 from ..service_layer.handlers import Progress
@@ -35,11 +34,9 @@ def send_requested_handler(dependencies: DispatcherDependencies) -> BatchHandler
             if not isinstance(request, CampaignSendRequested):
                 continue
             trace.get_current_span().set_attribute("campaign.id", request.campaign_id)
-            try:
-                await dependencies.fanouts.fan_out(request, _keep_alive(delivery))
-            except ServiceError as exc:
-                # The audience service is down or erring: progress so far is checkpointed; try later.
-                log.warning("fan-out of campaign %s interrupted: %s", request.campaign_id, exc.detail)
+            # Progress so far is checkpointed: a retry resumes there. The consumer never runs out of
+            # deliveries (max_deliver -1); the dispatcher decides when to give up (FanoutFailed).
+            if not await dependencies.fanouts.attempt(request, delivery.attempt, _keep_alive(delivery)):
                 delivery.retry()
 
     return handle

@@ -5,7 +5,10 @@ Crash-safe and idempotent by construction:
   request resumes where the last checkpoint left off (and does nothing once complete);
 - a page published but not checkpointed is published again on resume, and JetStream drops the copies
   by msg id; the count advances only at the checkpoint, so the total is exact;
-- completion and the FanoutCompleted event are one transaction (outbox).
+- completion and the FanoutCompleted event are one transaction (outbox);
+- a request that keeps failing (audience down or erring, anything else) is given up on after
+  `max_attempts` deliveries: the fan-out is marked failed and FanoutFailed staged in one transaction,
+  so the campaign ends visibly `failed` instead of staying `sending` (decision 0007).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects, utcnow
 from mailstify_messaging.retry import backoff_delay
+from mailstify_servicekit.errors import ServiceError
 
 from ..domain.fanout import Fanout
 from .ports import ContentStore, DeliveryPublisher, FanoutUnitOfWork, PublishRefused, RecipientPage, RecipientSource
@@ -37,16 +41,60 @@ class Dispatcher:
     publisher: DeliveryPublisher
     content: ContentStore
     page_size: int = 1000
+    # Deliveries of one send request before its fan-out is given up on (Settings.fanout_max_attempts).
+    max_attempts: int = 10
     # Back-pressure retries: short at first, never longer than this between attempts.
     max_publish_backoff: float = 30.0
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+    async def attempt(self, request: CampaignSendRequested, attempt: int, progress: Progress = _no_progress) -> bool:
+        """Delivery number `attempt` (from 1) of a send request: fan out or resume. True when the request
+        is settled (fanned out, or given up on: ack it), False to have it redelivered later.
+
+        Any error counts, not only a `ServiceError` from the audience service: on the last attempt the
+        fan-out is failed with the reason, whatever it was, so no campaign waits for a fan-out forever."""
+        try:
+            await self.fan_out(request, progress)
+            return True
+        except Exception as exc:
+            reason = _describe(exc)
+            if attempt < self.max_attempts:
+                log.warning(
+                    "fan-out of campaign %s interrupted (attempt %d of %d): %s",
+                    request.campaign_id,
+                    attempt,
+                    self.max_attempts,
+                    reason,
+                    exc_info=not isinstance(exc, ServiceError),
+                )
+                return False
+            log.error(
+                "fan-out of campaign %s failed after %d attempts: %s", request.campaign_id, attempt, reason, exc_info=True
+            )
+            await self.give_up(request, f"fan-out failed after {attempt} attempts: {reason}")
+            return True
+
+    async def give_up(self, request: CampaignSendRequested, reason: str) -> Fanout:
+        """Mark the fan-out failed and stage FanoutFailed in one transaction. Does nothing to a fan-out
+        that has already ended (the first end wins: FanoutCompleted and FanoutFailed share a msg id)."""
+        while True:
+            async with self.new_uow() as uow:
+                fanout = await uow.fanouts.get_or_create(self._new_fanout(request))
+                failed = fanout.fail(reason, utcnow())
+                if failed is None:
+                    return fanout
+                uow.emit(failed, subjects.CAMPAIGN_FANOUT_FAILED, msg_id=subjects.fanout_msg_id(fanout.campaign_id))
+                if await uow.fanouts.save(fanout):
+                    await uow.commit()
+                    return fanout
+            # Another worker checkpointed meanwhile: read it again; it may even have completed.
 
     async def fan_out(self, request: CampaignSendRequested, progress: Progress = _no_progress) -> Fanout:
         """Fan the campaign out, or resume it; returns the fan-out as it stands when this call is done.
 
         `progress` is awaited after every page (the caller extends its message's ack deadline there)."""
         fanout = await self._start(request)
-        if fanout.completed:
+        if fanout.ended:
             return fanout
         # Before any DeliverEmail can reach a mailer; put is an overwrite, so a resume repeats it harmlessly.
         await self.content.put(request.campaign_id, request.content)
@@ -80,16 +128,18 @@ class Dispatcher:
 
     async def _start(self, request: CampaignSendRequested) -> Fanout:
         async with self.new_uow() as uow:
-            fanout = await uow.fanouts.get_or_create(
-                Fanout(
-                    campaign_id=request.campaign_id,
-                    account_id=request.account_id,
-                    list_id=request.list_id,
-                    created_at=utcnow(),
-                )
-            )
+            fanout = await uow.fanouts.get_or_create(self._new_fanout(request))
             await uow.commit()
         return fanout
+
+    @staticmethod
+    def _new_fanout(request: CampaignSendRequested) -> Fanout:
+        return Fanout(
+            campaign_id=request.campaign_id,
+            account_id=request.account_id,
+            list_id=request.list_id,
+            created_at=utcnow(),
+        )
 
     async def _publish(self, fanout: Fanout, page: RecipientPage, progress: Progress) -> None:
         """Publish one page until the mail queue takes all of it: a full queue is waited out, never dropped."""
@@ -131,3 +181,9 @@ class Dispatcher:
                 return False
             await uow.commit()
         return True
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ServiceError):
+        return f"the audience service could not list the recipients: {exc.detail}"
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__

@@ -9,9 +9,11 @@ import time
 from dataclasses import dataclass
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.typing import SMTPStatus
 
 from ..config import Settings
-from ..domain.model import SmtpAttempt
+from ..domain.model import SmtpAttempt, SmtpPhase
 from ..service_layer.ports import OutgoingMail
 
 log = logging.getLogger(__name__)
@@ -44,19 +46,29 @@ class SmtpPool:
             "password": settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         }
         self._timeout = settings.smtp_timeout
+        # Connections whose last envelope was refused half-way: RSET before their next transaction.
+        self._pending_resets: set[aiosmtplib.SMTP] = set()
         self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
         for _ in range(settings.smtp_pool_size):
             self._idle.put_nowait(_Connection(aiosmtplib.SMTP(**self._options)))
+        self._stopping = False
+
+    def stop_starting(self) -> None:
+        """Start no new SMTP transaction (the mailer is stopping): the ones in flight finish, every mail
+        not yet handed to a connection is returned not attempted, to be released for another replica."""
+        self._stopping = True
 
     async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]:
         """Send concurrently over the pool, one attempt per mail, in order. A mail not handed to a
-        connection before `start_before` (time.monotonic) is not attempted."""
+        connection before `start_before` (time.monotonic), or after `stop_starting()`, is not attempted."""
         return list(await asyncio.gather(*(self.send(mail, start_before) for mail in mails)))
 
     async def send(self, mail: OutgoingMail, start_before: float) -> SmtpAttempt:
+        if self._stopping:
+            return SmtpAttempt.not_attempted()
         connection = await self._idle.get()
         try:
-            if time.monotonic() >= start_before:
+            if self._stopping or time.monotonic() >= start_before:
                 return SmtpAttempt.not_attempted()
             return await self._transaction(connection, mail)
         finally:
@@ -64,33 +76,69 @@ class SmtpPool:
             self._idle.put_nowait(connection)
 
     async def _transaction(self, connection: _Connection, mail: OutgoingMail) -> SmtpAttempt:
+        """One transaction, step by step, so that every reply (or its absence) is known with the
+        phase it ended in: aiosmtplib's `sendmail` hides whether the content had been written when a
+        timeout or disconnect struck, and only then is the outcome unknown (ARCHITECTURE §6 rule 4)."""
         smtp = connection.smtp
+        phase = SmtpPhase.SESSION
         try:
             async with asyncio.timeout(self._timeout):
                 await self._ensure_connected(connection)
-                _, reply = await smtp.sendmail(mail.mail_from, [mail.rcpt_to], mail.data)
-            # sendmail returns normally only when the server answered the data with 2xx (it raises
-            # otherwise); the reply code itself is not returned, 250 is the only 2xx after DATA.
-            return SmtpAttempt(code=250, reply=reply)
+                normalized = normalize_message_line_endings(mail.data)
+                phase = SmtpPhase.MAIL
+                # RFC 1870 (as aiosmtplib's sendmail): the octets with CRLF line endings.
+                options = [f"size={len(normalized)}"] if smtp.supports_extension("size") else []
+                await smtp.mail(mail.mail_from, options=options)
+                phase = SmtpPhase.RCPT
+                await smtp.rcpt(mail.rcpt_to)
+                phase = SmtpPhase.DATA
+                start = await smtp.execute_command(b"DATA")
+                if start.code != SMTPStatus.start_input:
+                    raise aiosmtplib.SMTPDataError(start.code, start.message)
+                protocol = smtp.protocol
+                if protocol is None:
+                    raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+                # The content exactly as aiosmtplib's `data()` writes it: CRLF line endings,
+                # dot-stuffed, ended by a lone dot. `write` only buffers (it raises, before anything
+                # went out, if the connection is gone); from here on the server may have the whole
+                # message. No await between write and read_response: the reply cannot come unexpected.
+                protocol.write(PERIOD_REGEX.sub(b"..", normalized) + b".\r\n")
+                phase = SmtpPhase.DATA_SENT
+                final = await protocol.read_response(timeout=self._timeout)
+            if final.code != SMTPStatus.completed:
+                return self._refused(smtp, phase, final.code, final.message, reset=False)
+            return SmtpAttempt(code=final.code, reply=final.message, phase=phase)
         except _SESSION_ERRORS as exc:
             # Refused at greeting, EHLO, STARTTLS or login: the server or our configuration is at
             # fault, not this recipient, so this must never count as the recipient's 5xx.
             self._discard(smtp)
-            return SmtpAttempt(code=None, reply=f"SMTP session refused: {exc.code} {exc.message}")
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0]
-            return SmtpAttempt(code=refusal.code, reply=refusal.message)
+            return SmtpAttempt(code=exc.code, reply=exc.message, phase=SmtpPhase.SESSION)
         except aiosmtplib.SMTPResponseException as exc:
-            if exc.code in _CLOSING_CODES:
-                self._discard(smtp)
-            return SmtpAttempt(code=exc.code, reply=exc.message)
+            # A reply refusing MAIL FROM, RCPT TO or DATA: the envelope is reset for the next message.
+            return self._refused(smtp, phase, exc.code, exc.message, reset=phase is not SmtpPhase.DATA_SENT)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Connection refused / lost / timed out: the session's state is unknown, start afresh.
+            # After the content was written this is an unknown outcome (phase DATA_SENT).
             self._discard(smtp)
-            return SmtpAttempt(code=None, reply=f"{type(exc).__name__}: {exc}".strip(": "))
+            return SmtpAttempt(code=None, reply=f"{type(exc).__name__}: {exc}".strip(": "), phase=phase)
+
+    def _refused(self, smtp: aiosmtplib.SMTP, phase: SmtpPhase, code: int, message: str, reset: bool) -> SmtpAttempt:
+        if code in _CLOSING_CODES:
+            self._discard(smtp)
+        elif reset:
+            self._pending_resets.add(smtp)
+        return SmtpAttempt(code=code, reply=message, phase=phase)
 
     async def _ensure_connected(self, connection: _Connection) -> None:
         smtp = connection.smtp
+        if smtp in self._pending_resets:
+            # The previous transaction on this connection was refused mid-envelope.
+            self._pending_resets.discard(smtp)
+            if smtp.is_connected:
+                try:
+                    await smtp.rset()
+                except (aiosmtplib.SMTPException, OSError):
+                    self._discard(smtp)
         if smtp.is_connected and time.monotonic() - connection.last_used > STALE_AFTER_SECONDS:
             try:
                 await smtp.noop()

@@ -27,6 +27,7 @@ class Status(str, enum.Enum):
 
 
 OUTCOME_UNKNOWN_REASON = "outcome unknown: mailer stopped mid-send"
+NO_FINAL_REPLY_REASON = "outcome unknown: no reply after the message data was sent"
 
 
 def gave_up_reason(deliveries: int) -> str:
@@ -70,15 +71,43 @@ def claim_state(status: Status | None, changed_by_claim: bool) -> ClaimState:
     return ClaimState.BUSY
 
 
+class SmtpPhase(str, enum.Enum):
+    """Where in the SMTP transaction an attempt ended (its reply, or the lack of one, belongs there)."""
+
+    # Connecting, greeting, EHLO, STARTTLS, AUTH: the delivery path, nothing about this message yet.
+    SESSION = "session"
+    # MAIL FROM: the sender side, not the recipient.
+    MAIL = "mail"
+    # RCPT TO: about the recipient.
+    RCPT = "rcpt"
+    # The DATA command, before any of the content was written: nothing went out yet.
+    DATA = "data"
+    # The content was written: waiting for (or got) the final reply. No reply here is ambiguous.
+    DATA_SENT = "data_sent"
+
+    @property
+    def is_path(self) -> bool:
+        """A refusal here is about the delivery path (our relay, credentials, sender), not the recipient."""
+        return self in (SmtpPhase.SESSION, SmtpPhase.MAIL)
+
+
 @dataclass(frozen=True)
 class SmtpAttempt:
     """What happened on the wire for one message."""
 
-    # The server's final reply code; None when there was none (connection lost, timeout, refused socket).
+    # The server's reply code where the attempt ended; None when there was none (connection lost,
+    # timeout, refused socket).
     code: int | None
     reply: str = ""
     # False when the batch ran out of time before this message was handed to a connection.
     attempted: bool = True
+    # Where the transaction ended. The default, RCPT, is a reply about the recipient.
+    phase: SmtpPhase = SmtpPhase.RCPT
+
+    @property
+    def ambiguous(self) -> bool:
+        """The content went out and no final reply came back: the mail may or may not be delivered."""
+        return self.attempted and self.phase is SmtpPhase.DATA_SENT and self.code is None
 
     @classmethod
     def not_attempted(cls) -> SmtpAttempt:
@@ -87,14 +116,17 @@ class SmtpAttempt:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: Status  # SENT, FAILED or RETRY
+    status: Status  # SENT, FAILED, RETRY or UNKNOWN
     smtp_code: int | None = None
     smtp_reply: str = ""
     reason: str = ""
     permanent: bool = False
     hard_bounce: bool = False
-    # For RETRY: redeliver after this many seconds; None = the consumer's exponential backoff.
+    # For RETRY: redeliver after this many seconds; None = the retry schedule's delay.
     retry_after: float | None = None
+    # A delivery-path problem (sender refused, authentication, relay unreachable): never the
+    # recipient's fault; its campaign is told why (DeliveryDeferred) while it is retried.
+    path_problem: bool = False
 
 
 def exhausted_outcome(recorded: Status, deliveries: int) -> Outcome:

@@ -1,5 +1,5 @@
 """JetStream consumers of DeliverEmail: translate deliveries to tasks and settlements back, and
-messages the deliveries consumer gave up on to service calls."""
+messages the deliveries consumer gave up on (advisory listener + periodic sweep) to service calls."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from nats.js import JetStreamContext
 
 from mailstify_contracts import DeliverEmail, topology
 from mailstify_contracts.topology import ConsumerSpec
-from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessageListener, PullConsumer
+from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessages, PullConsumer
 
 from ..service_layer.dependencies import MailerDependencies
 from ..service_layer.handlers.delivery import DeliveryTask
@@ -39,13 +39,21 @@ def delivery_consumer(js: JetStreamContext, dependencies: MailerDependencies, ba
     return PullConsumer(js, topology.MAILER_DELIVERIES, handle, batch_size=batch_size)
 
 
-def exhausted_deliveries_listener(
-    nc: Client, js: JetStreamContext, dependencies: MailerDependencies, spec: ConsumerSpec = topology.MAILER_DELIVERIES
-) -> ExhaustedMessageListener:
+def exhausted_deliveries(
+    nc: Client,
+    js: JetStreamContext,
+    dependencies: MailerDependencies,
+    spec: ConsumerSpec = topology.MAILER_DELIVERIES,
+    sweep_interval: float = 30.0,
+) -> ExhaustedMessages:
+    """Deliveries the consumer gave up on, as their advisories arrive and, for those whose advisory
+    no mailer heard (all replicas down at that moment), at the next sweep: each becomes a give-up
+    (idempotent, so a message both paths see is reported once)."""
+
     async def handle(exhausted: ExhaustedMessage) -> None:
         if not isinstance(exhausted.event, DeliverEmail):
             log.error("ignoring exhausted %s on the deliveries consumer", exhausted.event.type)
             return
         await dependencies.exhausted.give_up(exhausted.event, exhausted.deliveries)
 
-    return ExhaustedMessageListener(nc, js, spec, handle)
+    return ExhaustedMessages(nc, js, spec, handle, sweep_interval=sweep_interval)

@@ -49,15 +49,15 @@ def deferral_note(reason: str, smtp_code: int | None) -> str:
 async def record_deferrals(uow: CampaignUnitOfWork, deferrals: list[tuple[str, str, str]]) -> None:
     """(account_id, campaign_id, note) of delivery-path problems: shown as the campaign's `last_error`
     while it is sending; the latest note per campaign wins."""
-    latest: dict[str, tuple[str, str]] = {}
+    latest: dict[tuple[str, str], str] = {}
     for account_id, campaign_id, note in deferrals:
-        latest[campaign_id] = (account_id, note)
+        latest[(account_id, campaign_id)] = note
     if not latest:
         return
     now = utcnow()
     async with uow:
-        campaigns = await uow.campaigns.lock_many(list(latest))
-        for campaign_id, (account_id, note) in latest.items():
+        campaigns = await uow.campaigns.lock_many([campaign_id for _, campaign_id in latest])
+        for (account_id, campaign_id), note in latest.items():
             campaign = campaigns.get(campaign_id)
             if campaign is None or campaign.account_id != account_id:
                 continue

@@ -19,8 +19,17 @@ from email.utils import format_datetime
 
 from opentelemetry import trace
 
-from mailstify_contracts import DeliverEmail, DeliveryFailed, DeliverySucceeded, subjects, utcnow
+from mailstify_contracts import (
+    DeliverEmail,
+    DeliveryDeferred,
+    DeliveryFailed,
+    DeliveryOutcomeUnknown,
+    DeliverySucceeded,
+    subjects,
+    utcnow,
+)
 from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_rendering import PreparedCampaign, RenderError, UnsupportedAddress
 
 from ...domain.classification import classify
@@ -66,6 +75,9 @@ class DeliveryPolicy:
     secret_key: bytes
     lease_seconds: float
     send_budget_seconds: float
+    # Delays between deliveries after a 4xx or a delivery-path problem; its max_deliveries is the
+    # consumer's max_deliver, so the last delivery it allows is the one that gives up.
+    retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE
 
 
 class DeliveryService:
@@ -120,7 +132,10 @@ class DeliveryService:
                 log.warning("outcome of %s lost its claim; keeping the recorded verdict", task.key)
                 settlement_of[task.key] = ACK
             elif outcome.status is Status.RETRY:
-                settlement_of[task.key] = Settlement(retry=True, delay=outcome.retry_after)
+                delay = outcome.retry_after
+                if delay is None:
+                    delay = self._policy.retry_schedule.delay(task.attempt)
+                settlement_of[task.key] = Settlement(retry=True, delay=delay)
             else:
                 settlement_of[task.key] = ACK
         return [settlement_of[t.key] if first_of[t.key] is t else ACK for t in tasks]
@@ -164,7 +179,7 @@ class DeliveryService:
                 outcomes[task.key] = (
                     unbuildable(campaign.reason)
                     if campaign.permanent
-                    else classify(SmtpAttempt(code=None, reply=campaign.reason), task.last_attempt)
+                    else classify(SmtpAttempt(code=None, reply=campaign.reason), self._last_attempt(task))
                 )
                 continue
             try:
@@ -177,8 +192,12 @@ class DeliveryService:
             with tracer.start_as_current_span("smtp send", attributes={"mailstify.mail.count": len(mails)}):
                 attempts = await self._sender.send_all([mail for _, mail in mails], start_before)
             for (task, _), attempt in zip(mails, attempts, strict=True):
-                outcomes[task.key] = classify(attempt, task.last_attempt)
+                outcomes[task.key] = classify(attempt, self._last_attempt(task))
         return outcomes
+
+    def _last_attempt(self, task: DeliveryTask) -> bool:
+        """This delivery is the last the retry schedule allows (or the consumer says it is)."""
+        return task.last_attempt or task.attempt >= self._policy.retry_schedule.max_deliveries
 
     async def _record(
         self,
@@ -194,12 +213,28 @@ class DeliveryService:
             try:
                 async with self._unit_of_work() as uow:
                     recorded = await uow.deliveries.record(rows)
+                    deferred: dict[str, DeliveryDeferred] = {}
                     for task in tasks:
                         outcome = outcomes[task.key]
-                        if task.key in recorded and outcome.status is not Status.RETRY:
+                        if task.key not in recorded:
+                            continue
+                        if outcome.status is not Status.RETRY:
                             message_id = _message_id(campaigns[task.event.content_key], task.key) or ""
                             uow.emit(*result_event(task.event, outcome, message_id))
+                        elif outcome.path_problem and task.event.campaign_id not in deferred:
+                            deferred[task.event.campaign_id] = DeliveryDeferred(
+                                account_id=task.event.account_id,
+                                campaign_id=task.event.campaign_id,
+                                reason=outcome.reason,
+                                smtp_code=outcome.smtp_code,
+                            )
+                    # A delivery-path problem is the campaign's to see, once per campaign and batch,
+                    # never a recipient's failure.
+                    for event in deferred.values():
+                        uow.emit(event, subjects.MAIL_RESULT_DEFERRED)
                     await uow.commit()
+                for event in deferred.values():
+                    log.warning("deliveries of campaign %s deferred: %s", event.campaign_id, event.reason)
                 return recorded
             except Exception:
                 # Mail went out: losing these outcomes would turn them into `unknown` after the
@@ -228,7 +263,7 @@ def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> s
 
 def result_event(
     event: DeliverEmail, outcome: Outcome, message_id: str
-) -> tuple[DeliverySucceeded | DeliveryFailed, str, str]:
+) -> tuple[DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown, str, str]:
     """The outcome event, its subject and its msg id (one result per recipient and campaign)."""
     msg_id = subjects.result_msg_id(event.campaign_id, event.recipient.subscriber_id)
     common = {
@@ -240,6 +275,10 @@ def result_event(
     if outcome.status is Status.SENT:
         succeeded = DeliverySucceeded(**common, message_id=message_id, smtp_reply=outcome.smtp_reply)
         return succeeded, subjects.MAIL_RESULT_SUCCEEDED, msg_id
+    if outcome.status is Status.UNKNOWN:
+        # It may have been delivered: never re-sent, counted apart from failures (§6 rule 3).
+        unknown = DeliveryOutcomeUnknown(**common, reason=outcome.reason or outcome.smtp_reply)
+        return unknown, subjects.MAIL_RESULT_UNKNOWN, msg_id
     failed = DeliveryFailed(
         **common,
         reason=outcome.reason or f"{outcome.smtp_code} {outcome.smtp_reply}".strip(),
