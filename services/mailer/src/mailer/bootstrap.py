@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from mailstify_contracts import topology
 from mailstify_messaging.content import CampaignContentStore
 from mailstify_servicekit import Connections, ServiceSpec, Wiring
 
@@ -21,6 +20,8 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencies]:
     settings = settings or Settings()
+    # The deliveries consumer gives up exactly when the configured retry schedule does.
+    consumer = settings.deliveries_consumer
 
     def wire(connections: Connections) -> Wiring[MailerDependencies]:
         def unit_of_work() -> MailerUnitOfWork:
@@ -37,15 +38,16 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
                     secret_key=settings.secret_key.get_secret_value().encode(),
                     lease_seconds=settings.lease_seconds,
                     send_budget_seconds=settings.send_budget_seconds,
+                    retry_schedule=settings.retry_schedule,
                 ),
             ),
             exhausted=GiveUpService(unit_of_work),
         )
         # Both are message loops: shutdown stops them and lets the batch or advisory in hand finish.
         loops = [
-            delivery_consumer(connections.js, dependencies, settings.batch_size),
+            delivery_consumer(connections.js, dependencies, settings.batch_size, consumer),
             exhausted_deliveries(
-                connections.nc, connections.js, dependencies, sweep_interval=settings.exhausted_sweep_seconds
+                connections.nc, connections.js, dependencies, consumer, sweep_interval=settings.exhausted_sweep_seconds
             ),
         ]
         # On stop, the batch in hand starts no new SMTP transaction: what is in flight finishes (within
@@ -58,5 +60,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         settings=settings,
         migrations=MIGRATIONS,
         wire=wire,
-        consumers=(topology.MAILER_DELIVERIES,),
+        consumers=(consumer,),
     )

@@ -2,12 +2,12 @@ import dataclasses
 from typing import Annotated, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from mailstify_contracts import topology
 from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_servicekit.settings import ServiceSettings
-from pydantic_settings import NoDecode
 
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
 DEV_INBOX_HOST = "127.0.0.1"

@@ -108,16 +108,21 @@ async def start_mailer(mailer_nats, fresh_database) -> AsyncIterator[Callable[..
     async with contextlib.AsyncExitStack() as running:
 
         async def start(smtp_host: str, smtp_port: int, **overrides: object) -> MailerUnderTest:
+            options: dict[str, object] = {
+                "smtp_timeout": 5.0,
+                "lease_seconds": 30.0,
+                # Retries within a test's patience (the default schedule spans ≥ 42 minutes).
+                "retry_schedule": "1s,1s,1s,2s,2s,2s",
+                **overrides,
+            }
             settings = Settings(
                 database_url=fresh_database,
                 nats_url=mailer_nats.url,
                 smtp_host=smtp_host,
                 smtp_port=smtp_port,
-                smtp_timeout=5.0,
-                lease_seconds=30.0,
                 public_url=PUBLIC_URL,
                 secret_key=SECRET_KEY,
-                **overrides,
+                **options,
             )
             app = create_service_app(bootstrap(settings))
             await running.enter_async_context(running_service(app))

@@ -16,6 +16,8 @@ from mailstify_contracts import CampaignContent, DeliveryFailed, Recipient, subj
 from mailstify_devstack.inprocess import until
 from mailstify_messaging import OutgoingMessage, connect, ensure_topology, max_deliveries_subject, publish_many
 
+from mailer.config import Settings
+
 from .conftest import deliver, new_campaign_id
 
 pytestmark = pytest.mark.integration
@@ -24,10 +26,11 @@ CONTENT = CampaignContent(subject="Hi", from_name="Acme", from_email="news@acme.
 
 
 async def test_a_delivery_exhausted_while_no_mailer_runs_is_reported_when_one_starts(
-    mailer_nats, start_mailer, scripted_smtp
+    mailer_nats, fresh_database, start_mailer, scripted_smtp
 ):
     handler, port = scripted_smtp
-    spec = topology.MAILER_DELIVERIES
+    # The consumer as mailers declare it (max_deliver from their retry schedule).
+    spec = Settings(database_url=fresh_database).deliveries_consumer
     campaign_id = new_campaign_id()
     nc = await connect(mailer_nats.url, name="exhausting-test")
     try:

@@ -26,6 +26,10 @@ from mailstify_devstack.inprocess import until
 from mailstify_devstack.net import free_port
 from mailstify_messaging import OutgoingMessage, connect, ensure_topology, publish_many
 
+from mailer.adapters.smtp_pool import SmtpPool
+from mailer.config import Settings
+from mailer.service_layer.ports import OutgoingMail
+
 from .conftest import PUBLIC_URL, SECRET_KEY, deliver, new_campaign_id
 
 pytestmark = pytest.mark.integration
@@ -179,3 +183,27 @@ async def test_a_mailer_stopped_mid_batch_releases_what_it_did_not_send(
     # Nothing more arrives later (a duplicate on redelivery, say).
     await asyncio.sleep(1.0)
     assert len(smtp.received) == RECIPIENTS
+
+
+async def test_after_stop_starting_the_pool_finishes_what_is_in_flight_and_starts_nothing():
+    smtp = SlowSmtp()
+    smtp_server = await asyncio.get_running_loop().create_server(
+        lambda: SmtpProtocol(smtp, hostname="slow.test"), "127.0.0.1", 0
+    )
+    port = smtp_server.sockets[0].getsockname()[1]
+    pool = SmtpPool(
+        Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none", smtp_host="127.0.0.1", smtp_port=port,
+                 smtp_pool_size=1, smtp_timeout=5, lease_seconds=30)
+    )  # fmt: skip
+    mails = [OutgoingMail("news@acme.test", f"r{i}@example.com", b"Subject: hi\r\n\r\nhi\r\n") for i in range(4)]
+    try:
+        sending = asyncio.create_task(pool.send_all(mails, start_before=time.monotonic() + 60))
+        await asyncio.sleep(DATA_SECONDS / 2)  # the first mail is in its DATA phase
+        pool.stop_starting()
+        attempts = await asyncio.wait_for(sending, timeout=5)
+    finally:
+        await pool.aclose()
+        smtp_server.close()
+
+    assert [(a.attempted, a.code) for a in attempts] == [(True, 250), (False, None), (False, None), (False, None)]
+    assert [rcpt for rcpt, _ in smtp.received] == ["r0@example.com"]

@@ -13,6 +13,8 @@ from mailstify_contracts import (
     subjects,
 )
 
+from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
+
 from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, SmtpAttempt, Status
 from mailer.service_layer.campaign_cache import CampaignCache
 from mailer.service_layer.handlers.delivery import ACK, DeliveryPolicy, DeliveryService, DeliveryTask, Settlement
@@ -26,7 +28,7 @@ LEASE = 60.0
 
 
 class World:
-    def __init__(self):
+    def __init__(self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE):
         self.ledger = FakeLedger()
         self.uow = FakeMailerUnitOfWork(self.ledger)
         self.store = FakeContentStore({"c1": CONTENT})
@@ -35,7 +37,9 @@ class World:
             unit_of_work=lambda: self.uow,
             campaigns=CampaignCache(self.store, refresh_seconds=60),
             sender=self.sender,
-            policy=DeliveryPolicy("https://m.test", b"k", lease_seconds=LEASE, send_budget_seconds=30),
+            policy=DeliveryPolicy(
+                "https://m.test", b"k", lease_seconds=LEASE, send_budget_seconds=30, retry_schedule=retry_schedule
+            ),
         )
 
     async def deliver(self, *tasks: DeliveryTask) -> list[Settlement]:

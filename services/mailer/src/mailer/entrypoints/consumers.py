@@ -18,7 +18,12 @@ from ..service_layer.handlers.delivery import DeliveryTask
 log = logging.getLogger(__name__)
 
 
-def delivery_consumer(js: JetStreamContext, dependencies: MailerDependencies, batch_size: int) -> PullConsumer:
+def delivery_consumer(
+    js: JetStreamContext,
+    dependencies: MailerDependencies,
+    batch_size: int,
+    spec: ConsumerSpec = topology.MAILER_DELIVERIES,
+) -> PullConsumer:
     async def handle(batch: list[Delivery]) -> None:
         deliveries: list[Delivery] = []
         tasks: list[DeliveryTask] = []
@@ -36,7 +41,7 @@ def delivery_consumer(js: JetStreamContext, dependencies: MailerDependencies, ba
             else:
                 delivery.ack()
 
-    return PullConsumer(js, topology.MAILER_DELIVERIES, handle, batch_size=batch_size)
+    return PullConsumer(js, spec, handle, batch_size=batch_size)
 
 
 def exhausted_deliveries(
