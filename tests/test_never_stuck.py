@@ -5,8 +5,8 @@ failed and listed, and `unknown_count` / `last_error` in the API.
 
 How the poisoned message gets into the real path: it is published to the stack's MAIL stream *before*
 the send, under the msg id the dispatcher will use for that recipient (`deliver:{campaign}:{subscriber}`),
-so JetStream's de-duplication drops the dispatcher's own copy and counts it published. With the
-mailer's default backoff the 8 deliveries take about a minute (two at most).
+so JetStream's de-duplication drops the dispatcher's own copy and counts it published. The test
+stack's mailer retries on a short schedule (`STACK_TEST_SETTINGS`), so its 5 deliveries take seconds.
 
 A fan-out that cannot proceed (FanoutFailed → `failed` + `last_error`) is tested at the integration
 level (services/dispatcher/tests/integration/test_fanout_gives_up.py and

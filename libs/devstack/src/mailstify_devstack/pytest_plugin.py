@@ -27,6 +27,7 @@ and logs) and prints where it is.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import shutil
@@ -48,6 +49,9 @@ from .processes import RunningProcess, stop_all
 from .services import SERVICE_NAMES, Infrastructure, Secrets, local_url, service_processes, wait_until_ready
 
 STACK_READY_TIMEOUT = 60.0
+# What the test stack sets beyond `mailstify up`'s settings: retries within a test's patience (the
+# default schedule spans ≥ 40 minutes, and a message left retrying holds the shared durable busy).
+STACK_TEST_SETTINGS: dict[str, dict[str, str]] = {"mailer": {"MAILSTIFY_RETRY_SCHEDULE": "1s,1s,2s,2s"}}
 DOCKER_VARIABLE = "MAILSTIFY_TEST_DOCKER"
 
 
@@ -193,6 +197,7 @@ def mailstify_stack(
         processes: dict[str, RunningProcess] = {}
         cleanup.callback(lambda: stop_all(processes.values()))
         for spec in service_processes(ports, infra, secrets):
+            spec = dataclasses.replace(spec, env={**spec.env, **STACK_TEST_SETTINGS.get(spec.name, {})})
             processes[spec.name] = RunningProcess.start(spec, _log(mailstify_session_dir, spec.name))
         stack = MailstifyStack(
             service_urls={name: local_url(port) for name, port in ports.items()},
