@@ -45,7 +45,7 @@ D = TypeVar("D")
 
 class MessageLoop(Protocol):
     """A long-running message loop that finishes its current batch and returns after `stop()`
-    (`PullConsumer`, `ExhaustedMessageListener`)."""
+    (`PullConsumer`, `ExhaustedMessages`)."""
 
     async def run(self) -> None: ...
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # A connection idle longer than this may have been dropped by the server: probe it with NOOP before
 # a transaction, rather than discover it mid-transaction (which would need a retry of the message).
 STALE_AFTER_SECONDS = 10.0
+STOPPING = "mailer stopping; released for another replica"
 # Replies after which the server closes the session (RFC 5321 §3.8).
 _CLOSING_CODES = frozenset({421})
 _SESSION_ERRORS = (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError)
@@ -65,10 +66,12 @@ class SmtpPool:
 
     async def send(self, mail: OutgoingMail, start_before: float) -> SmtpAttempt:
         if self._stopping:
-            return SmtpAttempt.not_attempted()
+            return SmtpAttempt.not_attempted(STOPPING)
         connection = await self._idle.get()
         try:
-            if self._stopping or time.monotonic() >= start_before:
+            if self._stopping:
+                return SmtpAttempt.not_attempted(STOPPING)
+            if time.monotonic() >= start_before:
                 return SmtpAttempt.not_attempted()
             return await self._transaction(connection, mail)
         finally:

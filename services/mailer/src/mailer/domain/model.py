@@ -110,8 +110,8 @@ class SmtpAttempt:
         return self.attempted and self.phase is SmtpPhase.DATA_SENT and self.code is None
 
     @classmethod
-    def not_attempted(cls) -> SmtpAttempt:
-        return cls(code=None, reply="not attempted: batch out of time", attempted=False)
+    def not_attempted(cls, why: str = "batch out of time") -> SmtpAttempt:
+        return cls(code=None, reply=f"not attempted: {why}", attempted=False)
 
 
 @dataclass(frozen=True)
