@@ -13,7 +13,7 @@ NOT_JSON = {"content": b"{not json", "headers": {"content-type": "application/js
 
 
 async def test_malformed_requests_get_a_clear_client_error(api: Api) -> None:
-    mailing_list, _ = await api.new_list_with(unique_subscribers("Ada"))
+    mailing_list, (ada,) = await api.new_list_with(unique_subscribers("Ada"))
     campaign = await api.new_campaign(mailing_list["id"])
     list_path, campaign_path = f"/lists/{mailing_list['id']}", f"/campaigns/{campaign['id']}"
     fields = ("name", "subject", "list_id", "from_name", "from_email", "body_html")
@@ -55,6 +55,8 @@ async def test_malformed_requests_get_a_clear_client_error(api: Api) -> None:
     campaigns = await api.call("GET", "/campaigns?limit=100", 200)
     assert [item["id"] for item in campaigns["items"]] == [campaign["id"]]
     assert (await api.call("GET", campaign_path, 200))["status"] == "draft"
+    members = await api.call("GET", f"{list_path}/subscribers?limit=100", 200)
+    assert [item["email"] for item in members["items"]] == [ada["email"]]
 
 
 async def test_another_accounts_resources_answer_404(api: Api, mailstify_stack) -> None:
@@ -78,4 +80,7 @@ async def test_another_accounts_resources_answer_404(api: Api, mailstify_stack) 
         ]:
             response = await stranger.request(method, path, headers=csrf)
             assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text}"
+    # The stranger's DELETE and send changed nothing.
     assert (await api.call("GET", f"/campaigns/{campaign['id']}", 200))["status"] == "draft"
+    members = await api.call("GET", f"/lists/{mailing_list['id']}/subscribers", 200)
+    assert [(item["id"], item["status"]) for item in members["items"]] == [(subscribers[0]["id"], "subscribed")]

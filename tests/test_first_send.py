@@ -47,11 +47,24 @@ async def test_an_empty_campaign_is_refused_with_a_clear_message(api: Api) -> No
     assert (await api.call("GET", f"/campaigns/{campaign['id']}", 200))["status"] == "draft"
 
 
-async def test_a_campaign_cannot_be_sent_twice(api: Api) -> None:
-    mailing_list, _ = await api.new_list_with(unique_subscribers("Ada"))
+async def test_a_campaign_cannot_be_sent_twice(api: Api, mailstify_stack) -> None:
+    people = unique_subscribers("Ada")
+    mailing_list, _ = await api.new_list_with(people)
     campaign = await api.new_campaign(mailing_list["id"])
     await api.call("POST", f"/campaigns/{campaign['id']}/send", 202, json={})
 
     second = await api.call("POST", f"/campaigns/{campaign['id']}/send", 409, json={})
 
     assert "already" in second["detail"]
+
+    # Counted at the effect: one email, one recipient counted (a second fan-out would add either).
+    async def finished() -> dict | None:
+        current = await api.call("GET", f"/campaigns/{campaign['id']}", 200)
+        return current if current["status"] == "sent" else None
+
+    sent = await until(finished, timeout=60)
+    assert (sent["total"], sent["sent_count"], sent["failed_count"]) == (1, 1, 0)
+    third = await api.call("POST", f"/campaigns/{campaign['id']}/send", 409, json={})
+    assert "already" in third["detail"]
+    mails = [m for m in mailstify_stack.inbox.messages() if m["rcpt_tos"] == [people[0]["email"]]]
+    assert len(mails) == 1

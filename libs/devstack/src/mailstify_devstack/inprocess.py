@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from mailstify_contracts import Event, decode_event
+from mailstify_contracts.topology import ConsumerSpec
 
 
 class _QuietServer(uvicorn.Server):
@@ -115,3 +116,10 @@ async def stream_events(
                 await msg.ack()
     finally:
         await subscription.unsubscribe()
+
+
+async def consumed_up_to(js: JetStreamContext, spec: ConsumerSpec, up_to_seq: int) -> bool:
+    """The durable `spec` acked everything up to stream sequence `up_to_seq` and holds nothing more:
+    the messages were delivered to the service and settled, not merely absent from the stream."""
+    info = await js.consumer_info(spec.stream, spec.durable)
+    return info.num_pending == 0 and info.num_ack_pending == 0 and info.ack_floor.stream_seq >= up_to_seq

@@ -26,7 +26,7 @@ from mailstify_contracts import (
     subjects,
     topology,
 )
-from mailstify_devstack.inprocess import running_service, serve_app, stream_events, until
+from mailstify_devstack.inprocess import consumed_up_to, running_service, serve_app, stream_events, until
 from mailstify_messaging import OutgoingMessage, publish_many
 from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
 
@@ -93,9 +93,12 @@ class Service:
         async with self.app.state.runtime.engine.connect() as conn:
             return (await conn.execute(sa.text("SELECT count(*) FROM outbox"))).scalar_one()
 
-    async def publish(self, *events: tuple[Event, str]) -> None:
-        # Fresh msg ids: duplicates must be absorbed by the service, not by JetStream's de-duplication.
-        await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
+    async def publish(self, *events: tuple[Event, str]) -> int:
+        """Publish and return the last stream sequence. Fresh msg ids: duplicates must be absorbed by
+        the service, not by JetStream's de-duplication (every copy is stored, none dropped)."""
+        acks = await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
+        assert len(acks) == len(events) and not any(ack.duplicate for ack in acks)
+        return max(ack.seq for ack in acks)
 
 
 @pytest.fixture
@@ -144,10 +147,6 @@ def fanout_completed(campaign_id: str, total: int) -> tuple[Event, str]:
     return FanoutCompleted(account_id=ACCOUNT, campaign_id=campaign_id, total=total), subjects.CAMPAIGN_FANOUT_COMPLETED
 
 
-async def drained(js: JetStreamContext, spec: topology.ConsumerSpec) -> bool:
-    info = await js.consumer_info(spec.stream, spec.durable)
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
 
 async def test_send_stages_the_request_once_and_concurrent_sends_get_one_202(service: Service) -> None:
     campaign = await service.create()
@@ -162,7 +161,13 @@ async def test_send_stages_the_request_once_and_concurrent_sends_get_one_202(ser
     async def requests_on_stream() -> list[Event]:
         if await service.outbox_size():
             return []
-        events = await stream_events(service.js, topology.CAMPAIGN_STREAM.name, subjects.CAMPAIGN_SEND_REQUESTED)
+        # Each staging has its own msg id (its event id), so a second one would be stored, not dropped;
+        # read every stored request (the stream is shared), not just up to the first quiet fetch.
+        subject = subjects.CAMPAIGN_SEND_REQUESTED
+        info = await service.js.stream_info(topology.CAMPAIGN_STREAM.name, subjects_filter=subject)
+        stored = (info.state.subjects or {}).get(subject, 0)
+        events = await stream_events(service.js, topology.CAMPAIGN_STREAM.name, subject, expected=stored, timeout=30)
+        assert len(events) >= stored, f"read {len(events)} of {stored} stored requests"
         return [e for e in events if isinstance(e, CampaignSendRequested) and e.campaign_id == campaign["id"]]
 
     (request,) = await until(requests_on_stream)
@@ -201,7 +206,7 @@ async def test_duplicate_outcomes_count_once_and_a_late_total_finishes_the_campa
     assert (await service.send(campaign["id"])).status_code == 202
     cid = campaign["id"]
 
-    await service.publish(
+    last = await service.publish(
         succeeded(cid, "1"),
         succeeded(cid, "2"),
         failed(cid, "3"),
@@ -209,7 +214,7 @@ async def test_duplicate_outcomes_count_once_and_a_late_total_finishes_the_campa
         failed(cid, "3"),
         succeeded(cid, "test:someone@example.com"),
     )
-    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_RESULTS, last), timeout=60)
 
     current = await service.get(cid)
     assert (current["status"], current["total"], current["sent_count"], current["failed_count"]) == (
@@ -248,7 +253,9 @@ async def test_a_total_known_before_the_outcomes_finishes_the_campaign_with_the_
     assert (await service.send(campaign["id"])).status_code == 202
     cid = campaign["id"]
 
-    await service.publish(fanout_completed(cid, 2), fanout_completed(cid, 2))
+    copies = await service.publish(fanout_completed(cid, 2), fanout_completed(cid, 2))
+    # Both copies handled before any outcome arrives, so the duplicate cannot slip in after them.
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_FANOUTS, copies), timeout=60)
 
     async def total_known() -> dict | None:
         current = await service.get(cid)

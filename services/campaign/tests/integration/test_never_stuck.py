@@ -26,7 +26,7 @@ from mailstify_contracts import (
     subjects,
     topology,
 )
-from mailstify_devstack.inprocess import running_service, serve_app, stream_events, until
+from mailstify_devstack.inprocess import consumed_up_to, running_service, serve_app, stream_events, until
 from mailstify_messaging import OutgoingMessage, publish_many
 from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
 
@@ -78,8 +78,11 @@ class Service:
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def publish(self, *events: tuple[Event, str]) -> None:
-        await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
+    async def publish(self, *events: tuple[Event, str]) -> int:
+        """Publish under fresh msg ids (every copy stored, none dropped); returns the last stream sequence."""
+        acks = await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
+        assert len(acks) == len(events) and not any(ack.duplicate for ack in acks)
+        return max(ack.seq for ack in acks)
 
 
 @pytest.fixture
@@ -97,10 +100,6 @@ async def service(nats_server, fresh_database) -> AsyncIterator[Service]:
                 await nc.close()
 
 
-async def drained(js: JetStreamContext, spec: topology.ConsumerSpec) -> bool:
-    info = await js.consumer_info(spec.stream, spec.durable)
-    return info.num_pending == 0 and info.num_ack_pending == 0
-
 
 async def test_fanout_failed_ends_the_campaign_failed_with_last_error(service: Service) -> None:
     campaign_id = await service.sending_campaign()
@@ -108,16 +107,16 @@ async def test_fanout_failed_ends_the_campaign_failed_with_last_error(service: S
     failed = FanoutFailed(account_id=ACCOUNT, campaign_id=campaign_id, published=2, reason=reason)
     # Redelivered, then a late FanoutCompleted: the first end of fan-out wins.
     await service.publish((failed, subjects.CAMPAIGN_FANOUT_FAILED), (failed, subjects.CAMPAIGN_FANOUT_FAILED))
-    await service.publish(
+    late = await service.publish(
         (FanoutCompleted(account_id=ACCOUNT, campaign_id=campaign_id, total=3), subjects.CAMPAIGN_FANOUT_COMPLETED)
     )
-    await until(lambda: drained(service.js, topology.CAMPAIGN_FANOUTS))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_FANOUTS, late), timeout=60)
 
     campaign = await service.get(campaign_id)
     assert (campaign["status"], campaign["total"], campaign["last_error"]) == ("failed", 2, reason)
 
     # The recipients already queued still count.
-    await service.publish(
+    results = await service.publish(
         *[
             (
                 DeliverySucceeded(
@@ -133,13 +132,20 @@ async def test_fanout_failed_ends_the_campaign_failed_with_last_error(service: S
             for s in ("s1", "s2")
         ]
     )
-    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_RESULTS, results), timeout=60)
     campaign = await service.get(campaign_id)
     assert (campaign["status"], campaign["sent_count"], campaign["last_error"]) == ("failed", 2, reason)
 
-    changes = await stream_events(service.js, topology.CAMPAIGN_STREAM.name, subjects.CAMPAIGN_STATUS_CHANGED)
-    mine = [e for e in changes if isinstance(e, CampaignStatusChanged) and e.campaign_id == campaign_id]
-    assert [e.last_error for e in mine if e.status == "failed"][0] == reason
+    async def failed_changes() -> list[CampaignStatusChanged]:
+        # The relay may still be publishing: read every stored change, then look for ours.
+        subject = subjects.CAMPAIGN_STATUS_CHANGED
+        info = await service.js.stream_info(topology.CAMPAIGN_STREAM.name, subjects_filter=subject)
+        stored = (info.state.subjects or {}).get(subject, 0)
+        changes = await stream_events(service.js, topology.CAMPAIGN_STREAM.name, subject, expected=stored, timeout=30)
+        mine = [e for e in changes if isinstance(e, CampaignStatusChanged) and e.campaign_id == campaign_id]
+        return [e for e in mine if e.status == "failed"]
+
+    assert (await until(failed_changes, timeout=30))[0].last_error == reason
 
     # A failed campaign can be deleted.
     deleted = await service.client.delete(f"/api/v1/campaigns/{campaign_id}")
@@ -152,8 +158,8 @@ async def test_unknown_outcomes_count_and_deferrals_show(service: Service) -> No
     deferred = DeliveryDeferred(
         account_id=ACCOUNT, campaign_id=campaign_id, reason="530 5.7.0 authentication required", smtp_code=530
     )
-    await service.publish((deferred, subjects.MAIL_RESULT_DEFERRED))
-    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
+    seq = await service.publish((deferred, subjects.MAIL_RESULT_DEFERRED))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_RESULTS, seq), timeout=60)
     campaign = await service.get(campaign_id)
     assert campaign["status"] == "sending"
     assert campaign["last_error"] == "delivery deferred: 530 5.7.0 authentication required (retrying)"
@@ -168,12 +174,12 @@ async def test_unknown_outcomes_count_and_deferrals_show(service: Service) -> No
         )
         return event, subjects.MAIL_RESULT_UNKNOWN
 
-    await service.publish(unknown("s1"), unknown("s1"), unknown("s2"))
-    await service.publish(
+    unknowns = await service.publish(unknown("s1"), unknown("s1"), unknown("s2"))
+    total = await service.publish(
         (FanoutCompleted(account_id=ACCOUNT, campaign_id=campaign_id, total=3), subjects.CAMPAIGN_FANOUT_COMPLETED)
     )
-    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
-    await until(lambda: drained(service.js, topology.CAMPAIGN_FANOUTS))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_RESULTS, unknowns), timeout=60)
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_FANOUTS, total), timeout=60)
     campaign = await service.get(campaign_id)
     assert (campaign["status"], campaign["unknown_count"], campaign["total"]) == ("sending", 2, 3)
 
@@ -182,7 +188,7 @@ async def test_unknown_outcomes_count_and_deferrals_show(service: Service) -> No
     assert sorted(d["subscriber_id"] for d in listed.json()["items"]) == ["s1", "s2"]
     assert {d["status"] for d in listed.json()["items"]} == {"unknown"}
 
-    await service.publish(unknown("s3"))
-    await until(lambda: drained(service.js, topology.CAMPAIGN_RESULTS))
+    seq = await service.publish(unknown("s3"))
+    await until(lambda: consumed_up_to(service.js, topology.CAMPAIGN_RESULTS, seq), timeout=60)
     campaign = await service.get(campaign_id)
     assert (campaign["status"], campaign["unknown_count"], campaign["last_error"]) == ("sent", 3, None)

@@ -22,7 +22,7 @@ from mailstify_contracts import (
     subjects,
     topology,
 )
-from mailstify_devstack.inprocess import running_service, stream_events, until
+from mailstify_devstack.inprocess import consumed_up_to, running_service, stream_events, until
 from mailstify_devstack.inprocess import serve_app
 from mailstify_messaging import OutgoingMessage, publish
 from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
@@ -124,14 +124,14 @@ async def queued_count(js: JetStreamContext, campaign_id: str) -> int:
 
 
 async def completions_of(js: JetStreamContext, campaign_id: str) -> list[FanoutCompleted]:
-    events = await stream_events(js, topology.CAMPAIGN_STREAM.name, subjects.CAMPAIGN_FANOUT_COMPLETED)
+    # Read until every message stored under the subject was seen (the stream is shared with other tests).
+    subject = subjects.CAMPAIGN_FANOUT_COMPLETED
+    info = await js.stream_info(topology.CAMPAIGN_STREAM.name, subjects_filter=subject)
+    stored = (info.state.subjects or {}).get(subject, 0)
+    events = await stream_events(js, topology.CAMPAIGN_STREAM.name, subject, expected=stored, timeout=30)
+    assert len(events) >= stored, f"read {len(events)} of {stored} stored events"
     return [e for e in events if isinstance(e, FanoutCompleted) and e.campaign_id == campaign_id]
 
-
-async def drained(js: JetStreamContext) -> bool:
-    spec = topology.DISPATCHER_SEND_REQUESTS
-    info = await js.consumer_info(spec.stream, spec.durable)
-    return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 async def test_a_list_of_2500_fans_out_exactly_once(
@@ -145,14 +145,21 @@ async def test_a_list_of_2500_fans_out_exactly_once(
                 database_url=fresh_database, nats_url=nats_server.url, audience_url=audience_url, internal_token=TOKEN
             )
             async with running_service(create_app(settings)):
-                await publish(js, OutgoingMessage.for_event(request, subjects.CAMPAIGN_SEND_REQUESTED))
+                first = await publish(js, OutgoingMessage.for_event(request, subjects.CAMPAIGN_SEND_REQUESTED))
+                assert not first.duplicate
 
-                (completed,) = await until(lambda: completions_of(js, campaign_id), timeout=60)
+                (completed,) = await until(lambda: completions_of(js, campaign_id), timeout=120)
                 assert completed.total == SUBSCRIBERS
 
+                async def all_queued() -> bool:
+                    return await queued_count(js, campaign_id) >= SUBSCRIBERS
+
+                await until(all_queued, timeout=30)
                 queued = await deliver_emails_of(js, campaign_id)
                 assert len(queued) == SUBSCRIBERS
                 assert len({msg_id for msg_id, _ in queued}) == SUBSCRIBERS
+                # One message per distinct subscriber, judged by the payload (not only by the msg ids).
+                assert sorted(int(e.recipient.subscriber_id) for _, e in queued) == list(range(1, SUBSCRIBERS + 1))
                 assert {msg_id for msg_id, _ in queued} == {
                     subjects.deliver_msg_id(campaign_id, str(i)) for i in range(1, SUBSCRIBERS + 1)
                 }
@@ -164,7 +171,8 @@ async def test_a_list_of_2500_fans_out_exactly_once(
                 )
                 assert sample.content_key == campaign_id
 
-                stored = await (await js.key_value(topology.CAMPAIGN_CONTENT.bucket)).get(campaign_id)
+                kv = await js.key_value(topology.CAMPAIGN_CONTENT.bucket)
+                stored = await kv.get(campaign_id)
                 assert CampaignContent.model_validate_json(stored.value) == CONTENT
 
                 # Three pages, the snapshot pinned by the first.
@@ -174,14 +182,27 @@ async def test_a_list_of_2500_fans_out_exactly_once(
                     {"after": "2000", "up_to": "2500"},
                 ]
 
-                # The same request again, under a new msg id so JetStream cannot de-duplicate it.
+                # The same request again, under a new msg id so JetStream cannot de-duplicate it: it is
+                # stored (not a duplicate) and the dispatcher acks it.
                 again = CampaignSendRequested(**{**request.model_dump(), "event_id": uuid.uuid4()})
-                await publish(js, OutgoingMessage.for_event(again, subjects.CAMPAIGN_SEND_REQUESTED))
-                await until(lambda: drained(js))
+                redelivered = await publish(js, OutgoingMessage.for_event(again, subjects.CAMPAIGN_SEND_REQUESTED))
+                assert not redelivered.duplicate
+                await until(lambda: consumed_up_to(js, topology.DISPATCHER_SEND_REQUESTS, redelivered.seq), timeout=60)
 
+                # A second fan-out is counted at its effects, not on the streams: its DeliverEmail and
+                # FanoutCompleted would carry the same deterministic msg ids and JetStream would drop
+                # them. It would page the audience again and rewrite the content.
+                republished = await publish(
+                    js,
+                    OutgoingMessage.for_event(
+                        queued[0][1], subjects.mail_deliver(campaign_id), msg_id=queued[0][0]
+                    ),
+                )
+                assert republished.duplicate  # what a second fan-out's publishes would meet
+                assert len(audience.calls) == 3
+                assert (await kv.get(campaign_id)).revision == stored.revision
                 assert await queued_count(js, campaign_id) == SUBSCRIBERS
                 assert len(await completions_of(js, campaign_id)) == 1
-                assert len(audience.calls) == 3
     finally:
         # MAIL is a shared work queue: leave nothing for a mailer started by a later test.
         await js.purge_stream(topology.MAIL_STREAM.name, subject=subjects.mail_deliver(campaign_id))

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from nats.js import JetStreamContext
 
 from mailstify_contracts import CampaignContent, CampaignSendRequested, FanoutCompleted, FanoutFailed, subjects, topology
-from mailstify_devstack.inprocess import running_service, serve_app, stream_events, until
+from mailstify_devstack.inprocess import consumed_up_to, running_service, serve_app, stream_events, until
 from mailstify_messaging import OutgoingMessage, publish
 
 from dispatcher.config import Settings
@@ -47,14 +47,14 @@ async def js(nats_server) -> AsyncIterator[JetStreamContext]:
 
 
 async def fanout_ends_of(js: JetStreamContext, campaign_id: str) -> list[FanoutCompleted | FanoutFailed]:
-    events = await stream_events(js, topology.CAMPAIGN_STREAM.name, "campaign.fanout.>")
+    # Read until every message stored under the subjects was seen (the stream is shared with other tests).
+    subject = "campaign.fanout.>"
+    info = await js.stream_info(topology.CAMPAIGN_STREAM.name, subjects_filter=subject)
+    stored = sum((info.state.subjects or {}).values())
+    events = await stream_events(js, topology.CAMPAIGN_STREAM.name, subject, expected=stored, timeout=30)
+    assert len(events) >= stored, f"read {len(events)} of {stored} stored events"
     return [e for e in events if isinstance(e, (FanoutCompleted, FanoutFailed)) and e.campaign_id == campaign_id]
 
-
-async def drained(js: JetStreamContext) -> bool:
-    spec = topology.DISPATCHER_SEND_REQUESTS
-    info = await js.consumer_info(spec.stream, spec.durable)
-    return info.num_pending == 0 and info.num_ack_pending == 0
 
 
 async def test_an_audience_that_always_fails_ends_the_fanout_with_fanout_failed(
@@ -80,21 +80,26 @@ async def test_an_audience_that_always_fails_ends_the_fanout_with_fanout_failed(
                 fanout_max_attempts=2,
             )
             async with running_service(create_app(settings)):
-                await publish(js, OutgoingMessage.for_event(request, subjects.CAMPAIGN_SEND_REQUESTED))
+                first = await publish(js, OutgoingMessage.for_event(request, subjects.CAMPAIGN_SEND_REQUESTED))
+                assert not first.duplicate
 
-                (ended,) = await until(lambda: fanout_ends_of(js, campaign_id), timeout=60)
+                (ended,) = await until(lambda: fanout_ends_of(js, campaign_id), timeout=120)
                 assert isinstance(ended, FanoutFailed)
                 assert (ended.account_id, ended.published) == (account, 0)
                 assert "after 2 attempts" in ended.reason and "audience database is down" in ended.reason
                 assert my_calls() == 2
 
                 # Acked: nothing left pending, and the request is not delivered again.
-                await until(lambda: drained(js))
+                await until(lambda: consumed_up_to(js, topology.DISPATCHER_SEND_REQUESTS, first.seq), timeout=60)
+                assert my_calls() == 2
 
-                # A redelivered request (new msg id) of the failed fan-out does nothing.
+                # A redelivered request (new msg id) of the failed fan-out does nothing. It is stored
+                # (not a duplicate) and acked; "nothing" is judged by the audience calls, since a second
+                # FanoutFailed/FanoutCompleted would share the first one's msg id and be dropped.
                 again = CampaignSendRequested(**{**request.model_dump(), "event_id": uuid.uuid4()})
-                await publish(js, OutgoingMessage.for_event(again, subjects.CAMPAIGN_SEND_REQUESTED))
-                await until(lambda: drained(js))
+                redelivered = await publish(js, OutgoingMessage.for_event(again, subjects.CAMPAIGN_SEND_REQUESTED))
+                assert not redelivered.duplicate
+                await until(lambda: consumed_up_to(js, topology.DISPATCHER_SEND_REQUESTS, redelivered.seq), timeout=60)
                 assert my_calls() == 2
                 assert len(await fanout_ends_of(js, campaign_id)) == 1
     finally:

@@ -49,6 +49,8 @@ class FakeMailQueue:
 
     def __init__(self) -> None:
         self.by_msg_id: dict[str, DeliverEmail] = {}
+        # Every delivery of every accepted publish, copies included: what de-duplication would hide.
+        self.published: list[DeliverEmail] = []
         self.publish_calls = 0
         self.refusals_left = 0
         self.crash_after_publish: int | None = None  # raise after this many successful publishes
@@ -58,6 +60,7 @@ class FakeMailQueue:
         if self.refusals_left:
             self.refusals_left -= 1
             raise PublishRefused("maximum messages exceeded")
+        self.published.extend(deliveries)
         for d in deliveries:
             self.by_msg_id.setdefault(f"deliver:{d.campaign_id}:{d.recipient.subscriber_id}", d)
         if self.crash_after_publish is not None:

@@ -55,6 +55,7 @@ async def test_every_recipient_gets_one_message_and_the_total_is_exact() -> None
     fanout = await h.run()
 
     assert len(h.queue.by_msg_id) == 2500
+    assert len(h.queue.published) == 2500  # nothing published twice, before any de-duplication
     assert h.queue.publish_calls == 3
     assert {d.recipient.subscriber_id for d in h.queue.by_msg_id.values()} == {str(i) for i in range(1, 2501)}
     assert all(d.content_key == "camp-1" and d.campaign_id == "camp-1" for d in h.queue.by_msg_id.values())
@@ -101,6 +102,9 @@ async def test_a_crash_between_publish_and_checkpoint_resumes_without_double_cou
 
     assert h.recipients.calls[-2]["after"] == "10"  # resumed at the checkpoint, page 2 again
     assert len(h.queue.by_msg_id) == 25
+    # Only the page published but not checkpointed went out twice (its copies share msg ids).
+    again = sorted(int(d.recipient.subscriber_id) for d in h.queue.published)
+    assert again == sorted([*range(1, 26), *range(11, 21)])
     assert fanout.published == 25
     ((completed, _, _),) = h.completions()
     assert completed.total == 25
@@ -109,11 +113,13 @@ async def test_a_crash_between_publish_and_checkpoint_resumes_without_double_cou
 async def test_a_redelivered_request_after_completion_does_nothing() -> None:
     h = Harness(recipients=12, page_size=5)
     await h.run()
-    calls, puts = len(h.recipients.calls), h.content.puts
+    calls, puts, published = len(h.recipients.calls), h.content.puts, len(h.queue.published)
+    assert (calls, puts, published) == (3, 1, 12)
 
     await h.run()
 
     assert (len(h.recipients.calls), h.content.puts, len(h.completions())) == (calls, puts, 1)
+    assert len(h.queue.published) == published
 
 
 async def test_a_full_mail_queue_is_waited_out_not_dropped() -> None:
@@ -123,6 +129,7 @@ async def test_a_full_mail_queue_is_waited_out_not_dropped() -> None:
     await h.run()
 
     assert len(h.queue.by_msg_id) == 15
+    assert len(h.queue.published) == 15  # the refused attempts stored nothing
     assert len(h.sleeps) == 3 and all(0 < s <= 30 for s in h.sleeps)
     assert h.progress_calls >= 3 + 2  # kept the request alive while waiting, and after each page
     ((completed, _, _),) = h.completions()
