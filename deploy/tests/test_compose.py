@@ -71,7 +71,6 @@ def test_each_compose_service_is_built_from_the_one_dockerfile_for_itself():
         assert build["dockerfile"] == "deploy/Dockerfile"
         assert build["args"]["SERVICE"] == name
         env = services[name]["environment"]
-        assert env["MAILSTIFY_SERVICE_NAME"] == name
         assert env["MAILSTIFY_DATABASE_URL"].endswith(f"@postgres:5432/mailstify_{name}")
         assert env["MAILSTIFY_NATS_URL"] == "nats://nats:4222"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://jaeger:4318")
@@ -167,7 +166,6 @@ def test_each_service_deployment_is_probed_bounded_and_unprivileged(name):
     assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     env = {e["name"]: e for e in container["env"]}
-    assert env["MAILSTIFY_SERVICE_NAME"]["value"] == name
     assert env["MAILSTIFY_DATABASE_URL"]["value"].endswith(f"/mailstify_{name}")
     assert [ref for source in container["envFrom"] for ref in source.values()] == [
         {"name": "mailstify-config"},

@@ -34,7 +34,6 @@ def test_every_service_is_told_where_everything_is() -> None:
     (gateway, *_, mailer) = service_processes(PORTS, INFRA, Secrets("key", "token"))
 
     assert mailer.env == {
-        "MAILSTIFY_SERVICE_NAME": "mailer",
         "MAILSTIFY_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5999/mailstify_mailer",
         "MAILSTIFY_NATS_URL": "nats://127.0.0.1:4999",
         "MAILSTIFY_AUDIENCE_URL": "http://127.0.0.1:9001",

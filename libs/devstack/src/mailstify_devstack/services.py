@@ -83,7 +83,6 @@ def service_process(name: str, ports: Mapping[str, int], infra: Infrastructure, 
         "--host", LOOPBACK, "--port", str(ports[name]), "--no-access-log",
     ]  # fmt: skip
     env = {
-        "MAILSTIFY_SERVICE_NAME": name,
         "MAILSTIFY_DATABASE_URL": f"{infra.postgres_url}/mailstify_{name}",
         "MAILSTIFY_NATS_URL": infra.nats_url,
         "MAILSTIFY_AUDIENCE_URL": local_url(ports["audience"]),

@@ -7,7 +7,6 @@ from email_validator import EmailNotValidError, validate_email
 
 from .errors import InvalidInput
 
-MAX_EMAIL_LENGTH = 254  # RFC 5321 path limit
 
 
 def normalise_email(raw: str) -> str:

@@ -9,7 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MAILSTIFY_", extra="ignore")
 
-    service_name: str = "mailstify"
     database_url: str = Field(..., description="postgresql+psycopg://user@host:port/db, one database per service")
     # Development convenience: create the service's database when it does not exist yet.
     database_autocreate: bool = True

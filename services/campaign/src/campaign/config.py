@@ -2,4 +2,4 @@ from mailstify_servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    service_name: str = "campaign"
+    """The campaign service reads only the settings every service shares."""

@@ -4,7 +4,6 @@ from mailstify_servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    service_name: str = "dispatcher"
     # Recipients per page from the audience service = DeliverEmails per publish batch and checkpoint.
     fanout_page_size: int = Field(default=1000, ge=1, le=5000)
     # Deliveries of one send request before the dispatcher gives up on its fan-out (audience down or

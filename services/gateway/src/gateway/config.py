@@ -2,7 +2,6 @@ from mailstify_servicekit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    service_name: str = "gateway"
     # How long a browser session lasts after login; the cookie expires with it.
     session_lifetime_hours: int = 24 * 14
     # Waiting for an upstream's answer (not for a stream's next event: streams wait as long as they last).

@@ -25,7 +25,6 @@ SmtpTls = Literal["none", "starttls", "tls"]
 
 
 class Settings(ServiceSettings):
-    service_name: str = "mailer"
 
     smtp_host: str | None = None
     smtp_port: int | None = None

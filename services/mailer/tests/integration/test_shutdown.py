@@ -61,7 +61,6 @@ def mailer_environment(database_url: str, nats_url: str, smtp_port: int) -> dict
     # Nothing of the developer's own MAILSTIFY_* (an SMTP relay...) may reach the process.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILSTIFY_", "OTEL_"))}
     return env | {
-        "MAILSTIFY_SERVICE_NAME": "mailer",
         "MAILSTIFY_DATABASE_URL": database_url,
         "MAILSTIFY_NATS_URL": nats_url,
         "MAILSTIFY_SMTP_HOST": "127.0.0.1",
