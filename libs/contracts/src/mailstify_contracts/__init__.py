@@ -19,6 +19,7 @@ from .events import (
     FanoutCompleted,
     FanoutFailed,
     Recipient,
+    SubscriberUnsubscribed,
     decode_event,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "FanoutCompleted",
     "FanoutFailed",
     "Recipient",
+    "SubscriberUnsubscribed",
     "decode_event",
     "subjects",
     "topology",

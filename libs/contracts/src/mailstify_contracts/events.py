@@ -134,6 +134,18 @@ class CampaignStatusChanged(Event):
     last_error: str | None = None
 
 
+class SubscriberUnsubscribed(Event):
+    """A subscriber left their list (their status became `unsubscribed`); `campaign_id` names the
+    campaign whose unsubscribe link they followed, None when it was not through a campaign."""
+
+    type: Literal["audience.subscriber_unsubscribed"] = "audience.subscriber_unsubscribed"
+
+    subscriber_id: str
+    list_id: str
+    email: str
+    campaign_id: str | None = None
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     CampaignSendRequested,
     DeliverEmail,
@@ -144,6 +156,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeliveryOutcomeUnknown,
     DeliveryDeferred,
     CampaignStatusChanged,
+    SubscriberUnsubscribed,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {e.wire_type(): e for e in ALL_EVENTS}

@@ -18,6 +18,9 @@ MAIL_RESULT_UNKNOWN = "mail.result.unknown.v1"
 MAIL_RESULT_DEFERRED = "mail.result.deferred.v1"
 MAIL_RESULT_ALL = "mail.result.>"
 
+# On the CAMPAIGN stream (it captures `audience.>`).
+AUDIENCE_SUBSCRIBER_UNSUBSCRIBED = "audience.subscriber.unsubscribed.v1"
+
 
 def mail_deliver(campaign_id: str) -> str:
     return f"{MAIL_DELIVER_PREFIX}.{campaign_id}"
@@ -37,3 +40,4 @@ def result_msg_id(campaign_id: str, subscriber_id: str) -> str:
 def fanout_msg_id(campaign_id: str) -> str:
     """One end of fan-out per campaign on the CAMPAIGN stream, completed or failed."""
     return f"fanout:{campaign_id}"
+

@@ -116,11 +116,19 @@ CAMPAIGN_RESULTS = ConsumerSpec(
     max_deliver=-1,
     batch_size=500,
 )
+CAMPAIGN_UNSUBSCRIBES = ConsumerSpec(
+    stream="CAMPAIGN",
+    durable="campaign-unsubscribes",
+    filter_subjects=(subjects.AUDIENCE_SUBSCRIBER_UNSUBSCRIBED,),
+    max_deliver=-1,
+    batch_size=100,
+)
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     DISPATCHER_SEND_REQUESTS,
     MAILER_DELIVERIES,
     CAMPAIGN_FANOUTS,
     CAMPAIGN_RESULTS,
+    CAMPAIGN_UNSUBSCRIBES,
 )
 
 CAMPAIGN_CONTENT = KeyValueSpec(

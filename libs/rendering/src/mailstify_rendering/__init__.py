@@ -22,6 +22,7 @@ from .mime import (
     build_reference_message,
     message_id,
     recipient_name,
+    wire_body,
 )
 from .sanitize import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, URL_SCHEMES, body_is_empty, safe_url_value, sanitize_html
 from .templates import (
@@ -65,4 +66,5 @@ __all__ = [
     "safe_url_value",
     "sanitize_html",
     "validate_campaign",
+    "wire_body",
 ]

@@ -140,11 +140,16 @@ def build_reference_message(content: CampaignContent, fields: MessageFields) -> 
     return message
 
 
+def wire_body(text: str) -> bytes:
+    """A part's content as it goes on the wire before transfer encoding, i.e. what a reader decodes:
+    UTF-8, the same line normalisation as the email package (bytes.splitlines, CRLF, trailing line
+    break). Previews serve exactly these bytes."""
+    return CRLF.join(text.encode("utf-8").splitlines()) + CRLF
+
+
 def quoted_printable(text: str) -> bytes:
-    # Same line normalisation as the email package (bytes.splitlines, CRLF, trailing line break);
-    # with CRLF input, binascii uses CRLF for its soft line breaks too.
-    body = CRLF.join(text.encode("utf-8").splitlines()) + CRLF
-    return binascii.b2a_qp(body, istext=True)
+    # With CRLF input, binascii uses CRLF for its soft line breaks too.
+    return binascii.b2a_qp(wire_body(text), istext=True)
 
 
 def checked_address(address: str) -> str:

@@ -107,3 +107,10 @@ def test_unknown_statuses_are_refused() -> None:
 def test_someone_who_complained_is_not_resubscribed_by_hand() -> None:
     with pytest.raises(Conflict, match="spam"):
         model.next_status("complained", "subscribed")
+
+
+@pytest.mark.parametrize(
+    "current, leaves", [("subscribed", True), ("unsubscribed", False), ("bounced", False), ("complained", False)]
+)
+def test_only_a_subscribed_subscriber_is_changed_by_an_unsubscribe_link(current: str, leaves: bool) -> None:
+    assert model.leaves_by_link(current) is leaves  # type: ignore[arg-type]

@@ -9,8 +9,9 @@ from mailstify_servicekit import Connections, InternalClient, ServiceSpec, Wirin
 from .adapters.audience import AudienceLists
 from .adapters.unit_of_work import SqlCampaignUnitOfWork
 from .config import Settings
-from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler
+from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler, unsubscribes_handler
 from .service_layer.dependencies import CampaignDependencies
+from .service_layer.ports import UnsubscribeLinks
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -23,10 +24,13 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependenc
         dependencies = CampaignDependencies(
             uow=lambda: SqlCampaignUnitOfWork(connections.new_transaction()),
             lists=AudienceLists(audience),
+            recipients=AudienceLists(audience),
+            links=UnsubscribeLinks(settings.public_url, settings.secret_key.get_secret_value().encode()),
         )
         loops = [
             PullConsumer(connections.js, topology.CAMPAIGN_FANOUTS, fanout_ended_handler(dependencies)),
             PullConsumer(connections.js, topology.CAMPAIGN_RESULTS, delivery_outcomes_handler(dependencies)),
+            PullConsumer(connections.js, topology.CAMPAIGN_UNSUBSCRIBES, unsubscribes_handler(dependencies)),
         ]
         return Wiring(dependencies, loops=loops, closers=[audience.aclose])
 
@@ -35,5 +39,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependenc
         settings=settings,
         migrations=MIGRATIONS,
         wire=wire,
-        consumers=(topology.CAMPAIGN_FANOUTS, topology.CAMPAIGN_RESULTS),
+        consumers=(topology.CAMPAIGN_FANOUTS, topology.CAMPAIGN_RESULTS, topology.CAMPAIGN_UNSUBSCRIBES),
     )

@@ -72,6 +72,19 @@ class FakeResultLedger:
         return rows[:limit]
 
 
+class FakeUnsubscribeLedger:
+    def __init__(self, rows: dict[tuple[str, str], datetime]):
+        self.rows = rows
+
+    async def record(self, unsubscribes: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        inserted = []
+        for pair in unsubscribes:
+            if pair not in self.rows:
+                self.rows[pair] = now
+                inserted.append(pair[0])
+        return inserted
+
+
 class FakeCampaignUnitOfWork(FakeUnitOfWork):
     """Works on copies; commit publishes them along with the staged events, leaving without commit drops both."""
 
@@ -79,16 +92,20 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
         super().__init__()
         self.committed_campaigns: dict[str, Campaign] = {}
         self.committed_results: dict[tuple[str, str], DeliveryRecord] = {}
+        self.committed_unsubscribes: dict[tuple[str, str], datetime] = {}
 
     def begin(self) -> None:
         self._campaigns = {k: copy.copy(v) for k, v in self.committed_campaigns.items()}
         self._results = dict(self.committed_results)
         self.campaigns = FakeCampaignRepository(self._campaigns)
         self.results = FakeResultLedger(self._results)
+        self._unsubscribes = dict(self.committed_unsubscribes)
+        self.unsubscribes = FakeUnsubscribeLedger(self._unsubscribes)
 
     def on_commit(self) -> None:
         self.committed_campaigns = self._campaigns
         self.committed_results = self._results
+        self.committed_unsubscribes = self._unsubscribes
 
 
 class FakeLists:

@@ -152,6 +152,16 @@ class SqlSubscriberRepository:
     async def delete(self, subscriber: Subscriber) -> None:
         await self.session.execute(sa.delete(subscribers).where(subscribers.c.id == subscriber.id))
 
+    async def lock_in_account(self, account_id: str, subscriber_id: int) -> Subscriber | None:
+        """Locked: of two concurrent unsubscribes, the second sees the first's status change."""
+        statement = (
+            sa.select(subscribers)
+            .where(subscribers.c.id == subscriber_id, subscribers.c.account_id == account_id)
+            .with_for_update()
+        )
+        row = (await self.session.execute(statement)).first()
+        return _subscriber(row) if row else None
+
     async def max_id(self, list_id: int) -> int:
         """The newest subscriber id of the list (any status): the upper bound of a recipients snapshot."""
         statement = sa.select(sa.func.coalesce(sa.func.max(subscribers.c.id), 0)).where(

@@ -120,6 +120,13 @@ def clean_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
     return attributes
 
 
+def leaves_by_link(current: SubscriberStatus) -> bool:
+    """Whether following an unsubscribe link changes the subscriber: only a `subscribed` one becomes
+    `unsubscribed`; an unsubscribed, bounced or complained one gets no more mail already, and a
+    second click must change (and announce) nothing."""
+    return current == "subscribed"
+
+
 def next_status(current: SubscriberStatus, requested: str) -> SubscriberStatus:
     """The status an operator may move a subscriber to, or why not."""
     if requested not in SUBSCRIBER_STATUSES:

@@ -102,3 +102,13 @@ class RecipientsOut(BaseModel):
     items: list[RecipientOut]
     up_to: str = Field(description="the snapshot bound: pass it back unchanged on every following call")
     next_after: str | None = Field(description="`after` for the next call; null on the last page")
+
+
+class UnsubscribeIn(_Request):
+    campaign_id: str | None = Field(default=None, max_length=200, description="the campaign whose link was followed")
+
+
+class UnsubscribeOut(BaseModel):
+    subscriber_id: str
+    status: str
+    changed: bool = Field(description="false when the subscriber had already left (nothing new happened)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mailstify_contracts import SubscriberUnsubscribed, subjects
 from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound
 from mailstify_servicekit.pagination import split_page
 
@@ -199,3 +200,48 @@ async def recipients_page(
         for row in rows
     ]
     return RecipientsPage(items=items, up_to=up_to_id, next_after=rows[-1].id if more else None)
+
+
+async def recipient(uow: AudienceUnitOfWork, account_id: str, list_id: str, subscriber_id: str) -> dict[str, Any]:
+    """One subscriber's merge fields, in the shape of a `recipients_page` item (a campaign preview);
+    NotFound when the list or the subscriber on it is not the account's."""
+    async with uow:
+        await _owned_list(uow, account_id, list_id, with_count=False)
+        subscriber = await _owned_subscriber(uow, account_id, list_id, subscriber_id)
+    return {
+        "subscriber_id": str(subscriber.id),
+        "email": subscriber.email,
+        "first_name": subscriber.first_name,
+        "last_name": subscriber.last_name,
+        "attributes": subscriber.attributes,
+    }
+
+
+# --- unsubscribe (internal: the gateway's public unsubscribe link) ------------------------------
+
+
+async def unsubscribe(
+    uow: AudienceUnitOfWork, account_id: str, subscriber_id: str, campaign_id: str | None
+) -> tuple[Subscriber, bool]:
+    """The subscriber leaves their list, and SubscriberUnsubscribed is staged in the same transaction;
+    (subscriber, True) when this call changed it, (subscriber, False) when there was nothing to do."""
+    internal_id = model.parse_id(subscriber_id)
+    async with uow:
+        subscriber = internal_id and await uow.subscribers.lock_in_account(account_id, internal_id)
+        if not subscriber:
+            raise NotFound(SUBSCRIBER_NOT_FOUND)
+        if not model.leaves_by_link(subscriber.status):
+            return subscriber, False
+        await uow.subscribers.update(subscriber, status="unsubscribed")
+        uow.emit(
+            SubscriberUnsubscribed(
+                account_id=account_id,
+                subscriber_id=str(subscriber.id),
+                list_id=str(subscriber.list_id),
+                email=subscriber.email,
+                campaign_id=campaign_id,
+            ),
+            subjects.AUDIENCE_SUBSCRIBER_UNSUBSCRIBED,
+        )
+        await uow.commit()
+    return subscriber, True

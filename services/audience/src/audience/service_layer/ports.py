@@ -59,6 +59,10 @@ class SubscriberRepository(Protocol):
 
     async def max_id(self, list_id: int) -> int: ...
 
+    async def lock_in_account(self, account_id: str, subscriber_id: int) -> Subscriber | None:
+        """The account's subscriber with this id, whatever its list, locked until the transaction ends."""
+        ...
+
     async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[RecipientRecord]: ...
 
 

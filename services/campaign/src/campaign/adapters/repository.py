@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.model import Campaign, Outcome
 from ..service_layer.ports import DeliveryRecord
-from .tables import campaign_results, campaigns
+from .tables import campaign_results, campaign_unsubscribes, campaigns
 
 _CAMPAIGN_FIELDS = [f.name for f in fields(Campaign)]
 # Set once at creation; everything else is rewritten by `save`.
@@ -129,3 +129,21 @@ class SqlResultLedger:
             )
             for row in await self.session.execute(query)
         ]
+
+
+class SqlUnsubscribeLedger:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def record(self, unsubscribes: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        """As the result ledger: ON CONFLICT DO NOTHING + RETURNING, so a (campaign, subscriber) pair
+        is counted once however often its event arrives."""
+        if not unsubscribes:
+            return []
+        statement = (
+            insert(campaign_unsubscribes)
+            .values([{"campaign_id": c, "subscriber_id": s, "recorded_at": now} for c, s in unsubscribes])
+            .on_conflict_do_nothing(index_elements=["campaign_id", "subscriber_id"])
+            .returning(campaign_unsubscribes.c.campaign_id)
+        )
+        return [row.campaign_id for row in await self.session.execute(statement)]

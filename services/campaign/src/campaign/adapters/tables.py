@@ -25,11 +25,20 @@ campaigns = sa.Table(
     sa.Column("sent_count", sa.Integer, nullable=False),
     sa.Column("failed_count", sa.Integer, nullable=False),
     sa.Column("unknown_count", sa.Integer, nullable=False),
+    sa.Column("unsubscribe_count", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("send_requested_at", sa.DateTime(timezone=True)),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+)
+
+campaign_unsubscribes = sa.Table(
+    "campaign_unsubscribes",
+    metadata,
+    sa.Column("campaign_id", sa.Text, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("subscriber_id", sa.Text, primary_key=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 campaign_results = sa.Table(

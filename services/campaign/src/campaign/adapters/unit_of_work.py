@@ -6,13 +6,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailstify_servicekit.repository_uow import RepositoryUnitOfWork
 
-from .repository import SqlCampaignRepository, SqlResultLedger
+from .repository import SqlCampaignRepository, SqlResultLedger, SqlUnsubscribeLedger
 
 
 class SqlCampaignUnitOfWork(RepositoryUnitOfWork):
     campaigns: SqlCampaignRepository
     results: SqlResultLedger
+    unsubscribes: SqlUnsubscribeLedger
 
     def attach(self, session: AsyncSession) -> None:
         self.campaigns = SqlCampaignRepository(session)
         self.results = SqlResultLedger(session)
+        self.unsubscribes = SqlUnsubscribeLedger(session)

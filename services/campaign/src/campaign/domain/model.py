@@ -48,6 +48,8 @@ class Campaign:
     sent_count: int = 0
     failed_count: int = 0
     unknown_count: int = 0
+    # Recipients who followed this campaign's unsubscribe link, each counted once.
+    unsubscribe_count: int = 0
     # Why the campaign is not progressing as it should, in words for its owner: a delivery-path
     # problem being retried, or why the fan-out failed. Kept after the campaign ends (decision 0007).
     last_error: str | None = None
@@ -144,6 +146,14 @@ class Campaign:
         self.unknown_count += unknown
         self.updated_at = now
         self._finish_if_complete(now)
+        return True
+
+    def add_unsubscribes(self, count: int, now: datetime) -> bool:
+        """Count newly recorded unsubscribes (the unsubscribe ledger filters repeats); True when anything changed."""
+        if count <= 0:
+            return False
+        self.unsubscribe_count += count
+        self.updated_at = now
         return True
 
     @property

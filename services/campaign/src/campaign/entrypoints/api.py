@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from opentelemetry import trace
 
 from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit
 from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
 
-from ..service_layer.handlers import campaigns
-from .dependencies import Lists, Uow
+from ..service_layer.handlers import campaigns, previews
+from .dependencies import Links, Lists, Recipients, Uow
 from .schemas import CampaignCreate, CampaignOut, CampaignPatch, DeliveryOut, SendRequest
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+
+# A preview is the sender's own HTML shown on our origin: sandboxed, no scripts, no sniffing.
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+SubscriberId = Annotated[
+    str | None, Query(max_length=200, description="preview for this subscriber of the list; a sample person if omitted")
+]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -69,3 +79,30 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor)
     return Page(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{campaign_id}/preview", response_class=Response)
+async def preview_html(
+    campaign_id: str, account_id: AccountId, uow: Uow, recipients: Recipients, links: Links,
+    subscriber_id: SubscriberId = None,
+) -> Response:
+    found = await previews.preview(uow, recipients, links, account_id, campaign_id, subscriber_id)
+    return Response(found.html, media_type="text/html; charset=utf-8", headers=PREVIEW_HEADERS)
+
+
+@router.get("/{campaign_id}/preview.txt", response_class=Response)
+async def preview_text(
+    campaign_id: str, account_id: AccountId, uow: Uow, recipients: Recipients, links: Links,
+    subscriber_id: SubscriberId = None,
+) -> Response:
+    found = await previews.preview(uow, recipients, links, account_id, campaign_id, subscriber_id)
+    return Response(found.text, media_type="text/plain; charset=utf-8", headers=PREVIEW_HEADERS)
+
+
+@router.get("/{campaign_id}/preview.eml", response_class=Response)
+async def preview_message(
+    campaign_id: str, account_id: AccountId, uow: Uow, recipients: Recipients, links: Links,
+    subscriber_id: SubscriberId = None,
+) -> Response:
+    message = await previews.preview_message(uow, recipients, links, account_id, campaign_id, subscriber_id)
+    return Response(message, media_type="message/rfc822", headers=PREVIEW_HEADERS)

@@ -10,6 +10,7 @@ from mailstify_contracts import (
     DeliverySucceeded,
     FanoutCompleted,
     FanoutFailed,
+    SubscriberUnsubscribed,
 )
 from mailstify_messaging import BatchHandler, Delivery
 
@@ -69,5 +70,17 @@ def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandle
             if isinstance(d.event, DeliveryDeferred)
         ]
         await outcomes.record_deferrals(dependencies.uow(), deferrals)
+
+    return handle
+
+
+def unsubscribes_handler(dependencies: CampaignDependencies) -> BatchHandler:
+    async def handle(deliveries: list[Delivery]) -> None:
+        batch = [
+            (d.event.account_id, d.event.campaign_id, d.event.subscriber_id)
+            for d in deliveries
+            if isinstance(d.event, SubscriberUnsubscribed) and d.event.campaign_id is not None
+        ]
+        await outcomes.record_unsubscribes(dependencies.uow(), batch)
 
     return handle

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from mailstify_servicekit import dependencies_of
 
 from ..service_layer.dependencies import CampaignDependencies
-from ..service_layer.ports import CampaignUnitOfWork, ListDirectory
+from ..service_layer.ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, UnsubscribeLinks
 
 
 def campaign_dependencies(request: Request) -> CampaignDependencies:
@@ -25,5 +25,15 @@ def audience_lists(dependencies: Dependencies) -> ListDirectory:
     return dependencies.lists
 
 
+def audience_recipients(dependencies: Dependencies) -> RecipientDirectory:
+    return dependencies.recipients
+
+
+def unsubscribe_links(dependencies: Dependencies) -> UnsubscribeLinks:
+    return dependencies.links
+
+
 Uow = Annotated[CampaignUnitOfWork, Depends(new_unit_of_work)]
 Lists = Annotated[ListDirectory, Depends(audience_lists)]
+Recipients = Annotated[RecipientDirectory, Depends(audience_recipients)]
+Links = Annotated[UnsubscribeLinks, Depends(unsubscribe_links)]

@@ -71,6 +71,7 @@ class CampaignOut(BaseModel):
     sent_count: int
     failed_count: int
     unknown_count: int
+    unsubscribe_count: int
     last_error: str | None
     created_at: datetime
     updated_at: datetime

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ports import CampaignUnitOfWork, ListDirectory
+from .ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, UnsubscribeLinks
 
 
 @dataclass(frozen=True)
 class CampaignDependencies:
     uow: Callable[[], CampaignUnitOfWork]
     lists: ListDirectory
+    recipients: RecipientDirectory
+    links: UnsubscribeLinks

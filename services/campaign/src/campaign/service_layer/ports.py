@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from mailstify_contracts import Recipient
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Campaign, Outcome
@@ -52,12 +53,34 @@ class ResultLedger(Protocol):
     ) -> list[DeliveryRecord]: ...
 
 
+class UnsubscribeLedger(Protocol):
+    async def record(self, unsubscribes: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        """Insert (campaign_id, subscriber_id) pairs not seen before; the campaign id of each row inserted."""
+        ...
+
+
 class CampaignUnitOfWork(AbstractUnitOfWork, Protocol):
     campaigns: CampaignRepository
     results: ResultLedger
+    unsubscribes: UnsubscribeLedger
 
 
 class ListDirectory(Protocol):
     """The audience service's view of a list; None when the account has no such list."""
 
     async def find_list(self, account_id: str, list_id: str) -> ListInfo | None: ...
+
+
+class RecipientDirectory(Protocol):
+    """One subscriber's merge fields from the audience service, as the fan-out would snapshot them;
+    None when the subscriber is not on that list of the account."""
+
+    async def find_recipient(self, account_id: str, list_id: str, subscriber_id: str) -> Recipient | None: ...
+
+
+@dataclass(frozen=True)
+class UnsubscribeLinks:
+    """What the mailer signs unsubscribe links with (MAILSTIFY_PUBLIC_URL, MAILSTIFY_SECRET_KEY)."""
+
+    public_url: str
+    secret_key: bytes

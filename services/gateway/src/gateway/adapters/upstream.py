@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from opentelemetry import propagate
@@ -91,6 +92,29 @@ class HttpUpstreams:
 
         fetched = await asyncio.gather(*(fetch(service, base) for service, base in self._base_urls.items()))
         return {service: document for service, document in fetched if document is not None}
+
+    async def unsubscribe(self, account_id: str, subscriber_id: str, campaign_id: str) -> bool:
+        """The audience's internal unsubscribe route: no public-edge header, so InternalOnly lets it in."""
+        base = self._base_urls["audience"]
+        path = f"/internal/subscribers/{quote(subscriber_id, safe='')}/unsubscribe".encode()
+        headers = httpx.Headers({TOKEN_HEADER: self._token, ACCOUNT_HEADER: account_id})
+        propagate.inject(headers)
+        try:
+            response = await self._client.post(
+                base.copy_with(raw_path=base.raw_path.rstrip(b"/") + path),
+                json={"campaign_id": campaign_id},
+                headers=headers,
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("audience did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable("audience is unavailable") from exc
+        if response.status_code == 404:
+            return False
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"audience answered {response.status_code} to an unsubscribe")
+        return True
 
     async def aclose(self) -> None:
         await self._client.aclose()

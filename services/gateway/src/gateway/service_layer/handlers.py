@@ -12,10 +12,12 @@ from typing import Any
 from mailstify_servicekit.emails import normalise_email
 from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
+from mailstify_contracts.unsubscribe import verify_unsubscribe_token
+
 from ..domain import credentials
 from ..domain.credentials import Principal
 from ..domain.identities import Account, User
-from .ports import GatewayUnitOfWork
+from .ports import GatewayUnitOfWork, Upstreams
 
 WRONG_CREDENTIALS = "wrong email or password"
 MAX_NAME_LENGTH = 200
@@ -162,3 +164,21 @@ async def delete_api_key(uow: GatewayUnitOfWork, principal: Principal, key_id: s
         if not await uow.identities.delete_api_key(principal.account_id, key_id):
             raise NotFound("API key not found")
         await uow.commit()
+
+
+# --- unsubscribe links (public, no auth: the signed token is the authority) ---------------------
+
+
+async def unsubscribe(upstreams: Upstreams, secret_key: bytes, token: str) -> bool:
+    """Unsubscribe whoever the token was issued to; False when the token is malformed or forged
+    (the caller answers the same 404 for every such token). A subscriber deleted since the mail
+    went out gets no more mail either: that counts as done."""
+    target = verify_unsubscribe_token(secret_key, token)
+    if target is None:
+        return False
+    await upstreams.unsubscribe(target.account_id, target.subscriber_id, target.campaign_id)
+    return True
+
+
+def unsubscribe_token_is_valid(secret_key: bytes, token: str) -> bool:
+    return verify_unsubscribe_token(secret_key, token) is not None

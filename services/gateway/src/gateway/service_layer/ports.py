@@ -84,3 +84,8 @@ class Upstreams(Protocol):
     async def openapi_documents(self) -> dict[str, dict[str, Any]]:
         """Each reachable service's own OpenAPI document; a service that is down is left out."""
         ...
+
+    async def unsubscribe(self, account_id: str, subscriber_id: str, campaign_id: str) -> bool:
+        """Ask the audience to unsubscribe the subscriber (idempotent); False when it has no such
+        subscriber (deleted since the mail went out)."""
+        ...

@@ -94,3 +94,32 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
         await uow.commit()
+
+
+async def record_unsubscribes(uow: CampaignUnitOfWork, unsubscribes: list[tuple[str, str, str]]) -> None:
+    """(account_id, campaign_id, subscriber_id) of unsubscribe-link clicks: each campaign counts a
+    subscriber once, however often the event is delivered; unknown campaigns are ignored."""
+    pairs: dict[tuple[str, str], str] = {}
+    for account_id, campaign_id, subscriber_id in unsubscribes:
+        pairs.setdefault((campaign_id, subscriber_id), account_id)
+    if not pairs:
+        return
+    now = utcnow()
+    async with uow:
+        # Locked like outcome batches, so the count is never lost to a concurrent save of the campaign.
+        campaigns = await uow.campaigns.lock_many([campaign_id for campaign_id, _ in pairs])
+        known = [
+            (campaign_id, subscriber_id)
+            for (campaign_id, subscriber_id), account_id in pairs.items()
+            if campaign_id in campaigns and campaigns[campaign_id].account_id == account_id
+        ]
+        if len(known) < len(pairs):
+            log.info("ignored %d unsubscribes of unknown campaigns", len(pairs) - len(known))
+        per_campaign: dict[str, int] = {}
+        for campaign_id in await uow.unsubscribes.record(known, now):
+            per_campaign[campaign_id] = per_campaign.get(campaign_id, 0) + 1
+        for campaign_id, count in per_campaign.items():
+            campaign = campaigns[campaign_id]
+            if campaign.add_unsubscribes(count, now):
+                await uow.campaigns.save(campaign)
+        await uow.commit()
