@@ -56,6 +56,11 @@ def unsubscribe_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/u/{token}"
 
 
+def signed_unsubscribe_url(public_url: str, secret: bytes, target: UnsubscribeTarget) -> str:
+    """The link a campaign email carries for `target`: the mailer writes it, the preview shows it."""
+    return unsubscribe_url(public_url, unsubscribe_token(secret, target))
+
+
 def _mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, _CONTEXT + payload, hashlib.sha256).digest()[:_MAC_BYTES]
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from mailstify_contracts import Recipient, utcnow
-from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from mailstify_contracts.unsubscribe import UnsubscribeTarget, signed_unsubscribe_url
 from mailstify_rendering import SAMPLE_RECIPIENT, PreparedCampaign, RenderError, UnsupportedAddress, wire_body
 from mailstify_rendering import render_preview as render
 from mailstify_servicekit.errors import InvalidInput, NotFound
@@ -47,11 +47,12 @@ async def _target(
         if found is None:
             raise NotFound(f"subscriber {subscriber_id} not found on the campaign's list {campaign.list_id}")
         recipient = found
+    target = UnsubscribeTarget(account_id, campaign.id, recipient.subscriber_id)
     try:
-        token = unsubscribe_token(links.secret_key, UnsubscribeTarget(account_id, campaign.id, recipient.subscriber_id))
+        url = signed_unsubscribe_url(links.public_url, links.secret_key, target)
     except ValueError as exc:
         raise NotFound(f"subscriber {subscriber_id} not found") from exc
-    return campaign, recipient, unsubscribe_url(links.public_url, token)
+    return campaign, recipient, url
 
 
 def _rejected(exc: Exception) -> InvalidInput:

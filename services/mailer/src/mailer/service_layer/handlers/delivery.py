@@ -28,7 +28,7 @@ from mailstify_contracts import (
     subjects,
     utcnow,
 )
-from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
+from mailstify_contracts.unsubscribe import UnsubscribeTarget, signed_unsubscribe_url
 from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_rendering import PreparedCampaign, RenderError, UnsupportedAddress
 
@@ -247,7 +247,7 @@ class DeliveryService:
 
     def _unsubscribe_url(self, task: DeliveryTask) -> str:
         target = UnsubscribeTarget(task.event.account_id, task.event.campaign_id, task.event.recipient.subscriber_id)
-        return unsubscribe_url(self._policy.public_url, unsubscribe_token(self._policy.secret_key, target))
+        return signed_unsubscribe_url(self._policy.public_url, self._policy.secret_key, target)
 
     def _busy_delay(self, claim: Claim) -> float:
         if claim.lease_remaining is None:
