@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mailstify_contracts import CampaignContent, Recipient
+from mailstify_contracts import Recipient
 from mailstify_rendering import (
     RenderError,
     RenderLimits,
@@ -17,20 +17,10 @@ from mailstify_rendering import (
     validate_campaign,
 )
 
-URL = "https://mail.example.com/u/tok"
+from .conftest import URL, content
+
 JANE = Recipient(subscriber_id="1", email="jane@example.com", first_name="Jane")
 NESTED_RANGES = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
-
-
-def content(**overrides) -> CampaignContent:
-    fields = {
-        "subject": "Hello {{ subscriber.first_name }}",
-        "from_name": "Acme",
-        "from_email": "news@acme.test",
-        "body_html": "<p>Hi {{ subscriber.first_name }}</p>",
-        "body_text": "Hi {{ subscriber.first_name }}",
-    }
-    return CampaignContent(**{**fields, **overrides})
 
 
 def render_text(template: str, limits: RenderLimits = RenderLimits(), recipient: Recipient = JANE) -> str:

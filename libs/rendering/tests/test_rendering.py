@@ -1,20 +1,9 @@
 import pytest
 
-from mailstify_contracts import CampaignContent, Recipient
+from mailstify_contracts import Recipient
 from mailstify_rendering import RenderError, compile_campaign, html_to_text
 
-URL = "https://mail.example.com/u/tok"
-
-
-def content(**overrides) -> CampaignContent:
-    fields = {
-        "subject": "Hello {{ subscriber.first_name }}",
-        "from_name": "Acme",
-        "from_email": "news@acme.test",
-        "body_html": "<p>Hi {{ subscriber.first_name }}</p>",
-        "body_text": "Hi {{ subscriber.first_name }}",
-    }
-    return CampaignContent(**{**fields, **overrides})
+from .conftest import URL, content
 
 
 def render(recipient: Recipient | None = None, **overrides):

@@ -4,16 +4,7 @@ with `?status=unknown`, and a delivery-path deferral shows as `last_error` while
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
-import httpx
-import nats
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from nats.js import JetStreamContext
 
 from mailstify_contracts import (
     CampaignStatusChanged,
@@ -26,79 +17,11 @@ from mailstify_contracts import (
     subjects,
     topology,
 )
-from mailstify_devstack.inprocess import consumed_up_to, running_service, serve_app, stream_events, until
-from mailstify_messaging import OutgoingMessage, publish_many
-from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
+from mailstify_devstack.inprocess import consumed_up_to, stream_events, until
 
-from campaign.config import Settings
-from campaign.entrypoints.app import create_app
+from .conftest import ACCOUNT, Service
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "campaign-test-token"
-ACCOUNT = f"acct-{uuid.uuid4().hex[:8]}"
-
-
-def stub_audience() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/api/v1/lists/{list_id}")
-    async def get_list(list_id: str, request: Request) -> JSONResponse:
-        if request.headers.get(ACCOUNT_HEADER) != ACCOUNT or list_id != "list-3":
-            return JSONResponse({"detail": f"list {list_id} not found"}, status_code=404)
-        return JSONResponse(
-            {"id": list_id, "name": list_id, "description": None, "subscriber_count": 3, "created_at": "2025-01-01T00:00:00Z"}
-        )
-
-    return app
-
-
-@dataclass
-class Service:
-    client: httpx.AsyncClient
-    js: JetStreamContext
-
-    async def sending_campaign(self) -> str:
-        body = {
-            "name": "Welcome",
-            "subject": "Hello",
-            "list_id": "list-3",
-            "from_name": "Team",
-            "from_email": "team@example.com",
-            "body_html": "<p>Hi</p>",
-        }
-        created = await self.client.post("/api/v1/campaigns", json=body)
-        assert created.status_code == 201, created.text
-        sent = await self.client.post(f"/api/v1/campaigns/{created.json()['id']}/send", json={})
-        assert sent.status_code == 202, sent.text
-        return created.json()["id"]
-
-    async def get(self, campaign_id: str) -> dict:
-        response = await self.client.get(f"/api/v1/campaigns/{campaign_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def publish(self, *events: tuple[Event, str]) -> int:
-        """Publish under fresh msg ids (every copy stored, none dropped); returns the last stream sequence."""
-        acks = await publish_many(self.js, [OutgoingMessage(s, e.to_json(), uuid.uuid4().hex) for e, s in events])
-        assert len(acks) == len(events) and not any(ack.duplicate for ack in acks)
-        return max(ack.seq for ack in acks)
-
-
-@pytest.fixture
-async def service(nats_server, fresh_database) -> AsyncIterator[Service]:
-    async with serve_app(stub_audience()) as audience_url:
-        settings = Settings(
-            database_url=fresh_database, nats_url=nats_server.url, audience_url=audience_url, internal_token=TOKEN
-        )
-        async with running_service(create_app(settings)) as client:
-            client.headers.update({TOKEN_HEADER: TOKEN, ACCOUNT_HEADER: ACCOUNT})
-            nc = await nats.connect(nats_server.url)
-            try:
-                yield Service(client, nc.jetstream())
-            finally:
-                await nc.close()
-
 
 
 async def test_fanout_failed_ends_the_campaign_failed_with_last_error(service: Service) -> None:

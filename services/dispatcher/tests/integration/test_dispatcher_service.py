@@ -5,7 +5,6 @@ FanoutCompleted{total: 2500}; a redelivered request adds nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -89,15 +88,6 @@ class StubAudience:
 @pytest.fixture
 async def audience() -> StubAudience:
     return StubAudience()
-
-
-@pytest.fixture
-async def js(nats_server) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_server.url)
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 async def deliver_emails_of(js: JetStreamContext, campaign_id: str) -> list[tuple[str, DeliverEmail]]:

@@ -5,9 +5,7 @@ its reason) on the CAMPAIGN stream, and the request acked rather than dropped or
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -35,15 +33,6 @@ def unavailable_audience(calls: list[str]) -> FastAPI:
         return JSONResponse({"detail": "audience database is down"}, status_code=503)
 
     return app
-
-
-@pytest.fixture
-async def js(nats_server) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_server.url)
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 async def fanout_ends_of(js: JetStreamContext, campaign_id: str) -> list[FanoutCompleted | FanoutFailed]:
