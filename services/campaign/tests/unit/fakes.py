@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mailstify_servicekit.testing import FakeUnitOfWork
 
@@ -116,3 +116,23 @@ class FakeLists:
         if list_id not in self.counts:
             return None
         return ListInfo(id=list_id, subscriber_count=self.counts[list_id])
+
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def draft(**overrides: object) -> Campaign:
+    """A campaign for domain tests: a draft, or any state the overrides give it."""
+    fields: dict = dict(
+        id="c1",
+        account_id="a1",
+        name="Welcome",
+        subject="Hi",
+        list_id="l1",
+        from_name="Team",
+        from_email="team@example.com",
+        body_html="<p>Hello</p>",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return Campaign(**{**fields, **overrides})

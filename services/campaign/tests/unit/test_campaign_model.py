@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
 import pytest
 
@@ -10,23 +9,7 @@ from mailstify_servicekit import Conflict, InvalidInput
 
 from campaign.domain.model import Campaign, Outcome, tally_by_campaign
 
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def draft(**overrides: object) -> Campaign:
-    fields: dict = dict(
-        id="c1",
-        account_id="a1",
-        name="Welcome",
-        subject="Hi",
-        list_id="l1",
-        from_name="Team",
-        from_email="team@example.com",
-        body_html="<p>Hello</p>",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return Campaign(**{**fields, **overrides})
+from .fakes import NOW, draft
 
 
 def sending(total: int | None = None, sent: int = 0, failed: int = 0) -> Campaign:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
 import pytest
 
@@ -13,27 +12,11 @@ from mailstify_servicekit import Conflict
 from campaign.domain.model import Campaign, Outcome, tally_by_campaign
 from campaign.service_layer.handlers import outcomes
 
-from .fakes import FakeCampaignUnitOfWork
-
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
+from .fakes import NOW, FakeCampaignUnitOfWork, draft
 
 
 def sending(total: int | None = None, **counts: int) -> Campaign:
-    return Campaign(
-        id="c1",
-        account_id="a1",
-        name="Welcome",
-        subject="Hi",
-        list_id="l1",
-        from_name="Team",
-        from_email="team@example.com",
-        body_html="<p>Hello</p>",
-        created_at=NOW,
-        updated_at=NOW,
-        status="sending",
-        total=total,
-        **counts,
-    )
+    return draft(status="sending", total=total, **counts)
 
 
 def test_unknown_outcomes_complete_the_count() -> None:
