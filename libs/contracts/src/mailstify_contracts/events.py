@@ -132,6 +132,32 @@ class CampaignStatusChanged(Event):
     failed_count: int = 0
     unknown_count: int = 0
     last_error: str | None = None
+    cancelled_count: int = 0
+    unsubscribe_count: int = 0
+
+
+ControlState = Literal["active", "paused", "cancelled"]
+
+
+class CampaignControlChanged(Event):
+    """Whether a campaign's recipients may be sent to: the campaign service writes it (through its
+    outbox) as the value of the campaign's key in the CAMPAIGN_CONTROL bucket, the dispatcher and
+    every mailer read it. `paused` holds sending, `cancelled` settles what is left as cancelled."""
+
+    type: Literal["campaign.control_changed"] = "campaign.control_changed"
+
+    campaign_id: str
+    state: ControlState
+
+
+class DeliveryCancelled(Event):
+    """A recipient was not sent to because their campaign was cancelled first."""
+
+    type: Literal["mail.delivery_cancelled"] = "mail.delivery_cancelled"
+
+    campaign_id: str
+    subscriber_id: str
+    email: str
 
 
 class SubscriberUnsubscribed(Event):
@@ -157,6 +183,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeliveryDeferred,
     CampaignStatusChanged,
     SubscriberUnsubscribed,
+    CampaignControlChanged,
+    DeliveryCancelled,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {e.wire_type(): e for e in ALL_EVENTS}

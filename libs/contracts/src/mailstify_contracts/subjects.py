@@ -16,7 +16,13 @@ MAIL_RESULT_SUCCEEDED = "mail.result.succeeded.v1"
 MAIL_RESULT_FAILED = "mail.result.failed.v1"
 MAIL_RESULT_UNKNOWN = "mail.result.unknown.v1"
 MAIL_RESULT_DEFERRED = "mail.result.deferred.v1"
+MAIL_RESULT_CANCELLED = "mail.result.cancelled.v1"
 MAIL_RESULT_ALL = "mail.result.>"
+
+# A JetStream KV bucket: one key per campaign, its value a CampaignControlChanged. The campaign
+# service writes it by publishing to the key's subject from its outbox, so the control state changes
+# in the same transaction as the campaign's status, and a KV watch sees it at once.
+CAMPAIGN_CONTROL_BUCKET = "CAMPAIGN_CONTROL"
 
 # On the CAMPAIGN stream (it captures `audience.>`).
 AUDIENCE_SUBSCRIBER_UNSUBSCRIBED = "audience.subscriber.unsubscribed.v1"
@@ -41,3 +47,17 @@ def fanout_msg_id(campaign_id: str) -> str:
     """One end of fan-out per campaign on the CAMPAIGN stream, completed or failed."""
     return f"fanout:{campaign_id}"
 
+
+
+def campaign_control(campaign_id: str) -> str:
+    """The subject of the campaign's key in the CAMPAIGN_CONTROL bucket (a KV put is a publish there)."""
+    return f"$KV.{CAMPAIGN_CONTROL_BUCKET}.{campaign_id}"
+
+
+# Test sends reuse the pipeline with recipients whose subscriber ids carry this prefix: the campaign
+# service never counts their outcomes, and a campaign's control state does not hold them.
+TEST_SUBSCRIBER_PREFIX = "test:"
+
+
+def is_test_recipient(subscriber_id: str) -> bool:
+    return subscriber_id.startswith(TEST_SUBSCRIBER_PREFIX)

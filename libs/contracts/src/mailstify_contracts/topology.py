@@ -135,4 +135,9 @@ CAMPAIGN_CONTENT = KeyValueSpec(
     bucket="CAMPAIGN_CONTENT",
     description="Campaign content, written once by the dispatcher and read by every mailer.",
 )
-KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (CAMPAIGN_CONTENT,)
+# No TTL: a paused campaign must stay paused however long its owner leaves it.
+CAMPAIGN_CONTROL = KeyValueSpec(
+    bucket=subjects.CAMPAIGN_CONTROL_BUCKET,
+    description="Per campaign: active, paused or cancelled; written by the campaign service's outbox.",
+)
+KEY_VALUE_BUCKETS: tuple[KeyValueSpec, ...] = (CAMPAIGN_CONTENT, CAMPAIGN_CONTROL)
