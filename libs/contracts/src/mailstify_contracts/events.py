@@ -44,6 +44,31 @@ class CampaignSendRequested(Event):
     content: CampaignContent
 
 
+class CampaignTestSendRequested(Event):
+    """Send the campaign's content (subject already marked `[Test]`) to a few addresses through the
+    real pipeline. Each recipient's subscriber id carries subjects.TEST_SUBSCRIBER_PREFIX, so no
+    outcome of it is counted; `content_key` is unique per request, so the campaign's own content
+    (and a send running meanwhile) is untouched."""
+
+    type: Literal["campaign.test_send_requested"] = "campaign.test_send_requested"
+
+    campaign_id: str
+    content_key: str
+    content: CampaignContent
+    recipients: list[Recipient] = Field(min_length=1, max_length=5)
+
+
+class CampaignRecipientsRequeued(Event):
+    """Retry-failed: send these recipients of the campaign once more, in retry round `round` (from 1).
+    The campaign service names only recipients still subscribed, in chunks (at most 500 each)."""
+
+    type: Literal["campaign.recipients_requeued"] = "campaign.recipients_requeued"
+
+    campaign_id: str
+    round: int = Field(ge=1)
+    recipients: list[Recipient] = Field(min_length=1, max_length=500)
+
+
 class DeliverEmail(Event):
     """One per recipient. Small on purpose: the body is fetched by `content_key` from the content store."""
 
@@ -52,6 +77,9 @@ class DeliverEmail(Event):
     campaign_id: str
     recipient: Recipient
     content_key: str
+    # 0 for the campaign's send, n for its n-th retry of failed recipients: a new round may send to
+    # a recipient whose earlier round failed (the mailer's ledger and the msg ids are per round).
+    round: int = Field(default=0, ge=0)
 
 
 class FanoutCompleted(Event):
@@ -78,6 +106,7 @@ class DeliverySucceeded(Event):
     campaign_id: str
     subscriber_id: str
     email: str
+    round: int = Field(default=0, ge=0)
     message_id: str
     smtp_reply: str = ""
 
@@ -88,6 +117,7 @@ class DeliveryFailed(Event):
     campaign_id: str
     subscriber_id: str
     email: str
+    round: int = Field(default=0, ge=0)
     reason: str
     # permanent: the server refused for good (5xx); otherwise retries were exhausted or the outcome is unknown.
     permanent: bool
@@ -104,6 +134,7 @@ class DeliveryOutcomeUnknown(Event):
     campaign_id: str
     subscriber_id: str
     email: str
+    round: int = Field(default=0, ge=0)
     reason: str
 
 
@@ -158,6 +189,7 @@ class DeliveryCancelled(Event):
     campaign_id: str
     subscriber_id: str
     email: str
+    round: int = Field(default=0, ge=0)
 
 
 class SubscriberUnsubscribed(Event):
@@ -174,6 +206,8 @@ class SubscriberUnsubscribed(Event):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     CampaignSendRequested,
+    CampaignTestSendRequested,
+    CampaignRecipientsRequeued,
     DeliverEmail,
     FanoutCompleted,
     FanoutFailed,

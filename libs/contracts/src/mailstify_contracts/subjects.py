@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 CAMPAIGN_SEND_REQUESTED = "campaign.send.requested.v1"
+CAMPAIGN_TEST_SEND_REQUESTED = "campaign.test_send.requested.v1"
+CAMPAIGN_RECIPIENTS_REQUEUED = "campaign.recipients.requeued.v1"
 CAMPAIGN_FANOUT_COMPLETED = "campaign.fanout.completed.v1"
 CAMPAIGN_FANOUT_FAILED = "campaign.fanout.failed.v1"
 CAMPAIGN_STATUS_CHANGED = "campaign.status.changed.v1"
@@ -32,15 +34,25 @@ def mail_deliver(campaign_id: str) -> str:
     return f"{MAIL_DELIVER_PREFIX}.{campaign_id}"
 
 
-def deliver_msg_id(campaign_id: str, subscriber_id: str) -> str:
-    """JetStream de-duplication key: a recipient is fanned out at most once per duplicate window."""
-    return f"deliver:{campaign_id}:{subscriber_id}"
+def send_requested_msg_id(campaign_id: str, round_number: int) -> str:
+    """A campaign's send is requested once per round: the first send, then one per resume (a resumed
+    fan-out carries on from its checkpoint), so a redelivered outbox row is still dropped."""
+    return f"send:{campaign_id}:{round_number}"
 
 
-def result_msg_id(campaign_id: str, subscriber_id: str) -> str:
-    """One outcome per recipient and campaign on the RESULT stream, whichever path reports it (a
-    send, an abandoned send, a delivery given up on): JetStream drops the later copies."""
-    return f"result:{campaign_id}:{subscriber_id}"
+def _per_round(key: str, round_number: int) -> str:
+    return key if round_number == 0 else f"{key}:r{round_number}"
+
+
+def deliver_msg_id(campaign_id: str, subscriber_id: str, round_number: int = 0) -> str:
+    """JetStream de-duplication key: a recipient is fanned out at most once per round and duplicate window."""
+    return _per_round(f"deliver:{campaign_id}:{subscriber_id}", round_number)
+
+
+def result_msg_id(campaign_id: str, subscriber_id: str, round_number: int = 0) -> str:
+    """One outcome per recipient, campaign and round on the RESULT stream, whichever path reports it
+    (a send, an abandoned send, a delivery given up on): JetStream drops the later copies."""
+    return _per_round(f"result:{campaign_id}:{subscriber_id}", round_number)
 
 
 def fanout_msg_id(campaign_id: str) -> str:
