@@ -10,6 +10,7 @@ from .adapters.audience import AudienceLists
 from .adapters.unit_of_work import SqlCampaignUnitOfWork
 from .config import Settings
 from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler, unsubscribes_handler
+from .entrypoints.scheduler import DueCampaignStarter
 from .service_layer.dependencies import CampaignDependencies
 from .service_layer.ports import UnsubscribeLinks
 
@@ -31,6 +32,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependenc
             PullConsumer(connections.js, topology.CAMPAIGN_FANOUTS, fanout_ended_handler(dependencies)),
             PullConsumer(connections.js, topology.CAMPAIGN_RESULTS, delivery_outcomes_handler(dependencies)),
             PullConsumer(connections.js, topology.CAMPAIGN_UNSUBSCRIBES, unsubscribes_handler(dependencies)),
+            DueCampaignStarter(dependencies.uow, settings.schedule_poll_seconds),
         ]
         return Wiring(dependencies, loops=loops, closers=[audience.aclose])
 

@@ -3,6 +3,7 @@ PostgreSQL and NATS, behind a stub of the audience service that knows two lists 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from campaign.entrypoints.app import create_app
 TOKEN = "campaign-test-token"
 ACCOUNT = f"acct-{uuid.uuid4().hex[:8]}"
 LISTS = {"list-full": 3, "list-empty": 0}
+# Subscribers of list-full who have left it (unsubscribed, bounced): the recipient lookup answers 404.
+GONE: set[str] = set()
 
 
 def stub_audience() -> FastAPI:
@@ -45,6 +48,13 @@ def stub_audience() -> FastAPI:
                 "created_at": "2025-01-01T00:00:00Z",
             }
         )
+
+    @app.get("/internal/lists/{list_id}/subscribers/{subscriber_id}/recipient")
+    async def get_recipient(list_id: str, subscriber_id: str, request: Request) -> JSONResponse:
+        known = request.headers.get(TOKEN_HEADER) == TOKEN and request.headers.get(ACCOUNT_HEADER) == ACCOUNT
+        if not known or list_id != "list-full" or subscriber_id in GONE:
+            return JSONResponse({"detail": f"subscriber {subscriber_id} not found"}, status_code=404)
+        return JSONResponse({"subscriber_id": subscriber_id, "email": f"s{subscriber_id}@example.com"})
 
     return app
 
@@ -97,16 +107,36 @@ class Service:
 
 
 @pytest.fixture
-async def service(nats_server, fresh_database) -> AsyncIterator[Service]:
-    async with serve_app(stub_audience()) as audience_url:
-        settings = Settings(
-            database_url=fresh_database, nats_url=nats_server.url, audience_url=audience_url, internal_token=TOKEN
-        )
-        app = create_app(settings)
-        async with running_service(app) as client:
-            client.headers.update({TOKEN_HEADER: TOKEN, ACCOUNT_HEADER: ACCOUNT})
-            nc = await nats.connect(nats_server.url)
-            try:
-                yield Service(client, app, nc.jetstream())
-            finally:
-                await nc.close()
+async def audience_url() -> AsyncIterator[str]:
+    async with serve_app(stub_audience()) as url:
+        yield url
+
+
+@pytest.fixture
+def service_settings(nats_server, fresh_database, audience_url) -> Settings:
+    return Settings(
+        database_url=fresh_database,
+        nats_url=nats_server.url,
+        audience_url=audience_url,
+        internal_token=TOKEN,
+        schedule_poll_seconds=0.2,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Service]:
+    """The campaign service booted on `settings` until the block ends (a stop, as a restart's first half)."""
+    app = create_app(settings)
+    async with running_service(app) as client:
+        client.headers.update({TOKEN_HEADER: TOKEN, ACCOUNT_HEADER: ACCOUNT})
+        nc = await nats.connect(settings.nats_url)
+        try:
+            yield Service(client, app, nc.jetstream())
+        finally:
+            await nc.close()
+
+
+@pytest.fixture
+async def service(service_settings: Settings) -> AsyncIterator[Service]:
+    async with serving(service_settings) as running:
+        yield running

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from mailstify_contracts import Recipient
 from mailstify_servicekit.testing import FakeUnitOfWork
 
-from campaign.domain.model import Campaign, Outcome
+from campaign.domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
 from campaign.service_layer.ports import DeliveryRecord, ListInfo
 
 
@@ -26,6 +28,10 @@ class FakeCampaignRepository:
 
     async def lock_many(self, campaign_ids: Sequence[str]) -> dict[str, Campaign]:
         return {cid: copy.copy(self.rows[cid]) for cid in campaign_ids if cid in self.rows}
+
+    async def lock_due(self, now: datetime, limit: int) -> list[Campaign]:
+        due = sorted((c for c in self.rows.values() if c.is_due(now)), key=lambda c: c.send_at or now)
+        return [copy.copy(c) for c in due[:limit]]
 
     async def save(self, campaign: Campaign) -> None:
         self.rows[campaign.id] = copy.copy(campaign)
@@ -50,21 +56,47 @@ class FakeResultLedger:
     def __init__(self, rows: dict[tuple[str, str], DeliveryRecord]):
         self.rows = rows
 
-    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[tuple[str, str]]:
-        inserted = []
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[RecordedOutcome]:
+        recorded = []
         for o in outcomes:
-            if (o.campaign_id, o.subscriber_id) not in self.rows:
-                self.rows[(o.campaign_id, o.subscriber_id)] = DeliveryRecord(
-                    o.subscriber_id, o.email, o.outcome, o.detail, now
-                )
-                inserted.append((o.campaign_id, o.outcome))
-        return inserted
+            key = (o.campaign_id, o.subscriber_id)
+            existing = self.rows.get(key)
+            if existing is None or (existing.status == "retrying" and existing.round < o.round):
+                self.rows[key] = DeliveryRecord(o.subscriber_id, o.email, o.outcome, o.detail, now, o.round)
+                recorded.append(RecordedOutcome(o.campaign_id, o.outcome, o.hard_bounce))
+        return recorded
+
+    async def subscribers_with(
+        self, campaign_id: str, outcomes: Sequence[OutcomeKind], limit: int, after: str | None
+    ) -> list[str]:
+        ids = sorted(s for (c, s), r in self.rows.items() if c == campaign_id and r.status in outcomes)
+        return [s for s in ids if after is None or s > after][:limit]
+
+    async def take_back(
+        self, campaign_id: str, subscriber_ids: Sequence[str], outcomes: Sequence[OutcomeKind]
+    ) -> list[tuple[str, OutcomeKind]]:
+        taken = []
+        for subscriber_id in subscriber_ids:
+            row = self.rows.get((campaign_id, subscriber_id))
+            if row is not None and row.status in outcomes:
+                self.rows[(campaign_id, subscriber_id)] = dataclasses.replace(row, status="retrying")
+                taken.append((subscriber_id, row.status))
+        return taken
 
     async def page(
-        self, campaign_id: str, outcome: str | None, limit: int, after: tuple[datetime, str] | None
+        self,
+        campaign_id: str,
+        outcome: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        search: str | None = None,
     ) -> list[DeliveryRecord]:
         rows = sorted(
-            (r for (cid, _), r in self.rows.items() if cid == campaign_id and outcome in (None, r.status)),
+            (
+                r
+                for (cid, _), r in self.rows.items()
+                if cid == campaign_id and outcome in (None, r.status) and (search or "").lower() in r.email.lower()
+            ),
             key=lambda r: (r.recorded_at, r.subscriber_id),
         )
         if after is not None:
@@ -106,6 +138,19 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
         self.committed_campaigns = self._campaigns
         self.committed_results = self._results
         self.committed_unsubscribes = self._unsubscribes
+
+
+class FakeRecipients:
+    """Subscribers of each list of account `account_id`, as the audience service would answer."""
+
+    def __init__(self, account_id: str = "acct-1", **by_list: list[Recipient]):
+        self.account_id = account_id
+        self.by_list = by_list
+
+    async def find_recipient(self, account_id: str, list_id: str, subscriber_id: str) -> Recipient | None:
+        if account_id != self.account_id:
+            return None
+        return next((r for r in self.by_list.get(list_id, []) if r.subscriber_id == subscriber_id), None)
 
 
 class FakeLists:

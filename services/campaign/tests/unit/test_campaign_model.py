@@ -7,7 +7,7 @@ import pytest
 
 from mailstify_servicekit import Conflict, InvalidInput
 
-from campaign.domain.model import Campaign, Outcome, tally_by_campaign
+from campaign.domain.model import Campaign, Outcome, RecordedOutcome, Tally, tally_by_campaign
 
 from .fakes import NOW, draft
 
@@ -66,15 +66,15 @@ def test_campaigns_in_flight_cannot_be_deleted(status: str) -> None:
 
 def test_outcomes_without_a_total_never_finish_the_campaign() -> None:
     campaign = sending()
-    assert campaign.add_outcomes(sent=5, failed=1, now=NOW)
+    assert campaign.add_outcomes(Tally(sent=5, failed=1), NOW)
     assert (campaign.status, campaign.sent_count, campaign.failed_count) == ("sending", 5, 1)
 
 
 def test_the_last_outcome_finishes_the_campaign() -> None:
     campaign = sending(total=3, sent=1)
-    campaign.add_outcomes(sent=1, failed=0, now=NOW)
+    campaign.add_outcomes(Tally(sent=1, failed=0), NOW)
     assert campaign.status == "sending"
-    campaign.add_outcomes(sent=0, failed=1, now=NOW)
+    campaign.add_outcomes(Tally(sent=0, failed=1), NOW)
     assert (campaign.status, campaign.sent_at) == ("sent", NOW)
 
 
@@ -98,12 +98,12 @@ def test_the_first_total_wins() -> None:
 
 def test_nothing_new_changes_nothing() -> None:
     campaign = sending(total=3)
-    assert not campaign.add_outcomes(sent=0, failed=0, now=NOW)
+    assert not campaign.add_outcomes(Tally(sent=0, failed=0), NOW)
     assert campaign.updated_at == NOW
 
 
 def test_outcomes_are_tallied_per_campaign() -> None:
-    tallies = tally_by_campaign([("c1", "sent"), ("c2", "failed"), ("c1", "sent"), ("c1", "failed")])
+    tallies = tally_by_campaign([RecordedOutcome("c1", "sent"), RecordedOutcome("c2", "failed"), RecordedOutcome("c1", "sent"), RecordedOutcome("c1", "failed")])
     assert {cid: (t.sent, t.failed) for cid, t in tallies.items()} == {"c1": (2, 1), "c2": (0, 1)}
 
 

@@ -9,7 +9,7 @@ import pytest
 from mailstify_contracts import CampaignStatusChanged
 from mailstify_servicekit import Conflict
 
-from campaign.domain.model import Campaign, Outcome, tally_by_campaign
+from campaign.domain.model import Campaign, Outcome, RecordedOutcome, Tally, tally_by_campaign
 from campaign.service_layer.handlers import outcomes
 
 from .fakes import NOW, FakeCampaignUnitOfWork, draft
@@ -21,21 +21,21 @@ def sending(total: int | None = None, **counts: int) -> Campaign:
 
 def test_unknown_outcomes_complete_the_count() -> None:
     campaign = sending(total=3)
-    assert campaign.add_outcomes(1, 1, NOW)
+    assert campaign.add_outcomes(Tally(1, 1), NOW)
     assert campaign.status == "sending"
-    assert campaign.add_outcomes(0, 0, NOW, unknown=1)
+    assert campaign.add_outcomes(Tally(0, 0, unknown=1), NOW)
     assert (campaign.status, campaign.unknown_count, campaign.sent_at) == ("sent", 1, NOW)
 
 
 def test_only_unknown_outcomes_still_finish() -> None:
     campaign = sending()
-    campaign.add_outcomes(0, 0, NOW, unknown=2)
+    campaign.add_outcomes(Tally(0, 0, unknown=2), NOW)
     assert campaign.fanout_completed(2, NOW)
     assert (campaign.status, campaign.outcomes_recorded) == ("sent", 2)
 
 
 def test_the_tally_counts_unknown_apart() -> None:
-    tallies = tally_by_campaign([("c1", "sent"), ("c1", "unknown"), ("c1", "failed"), ("c1", "unknown")])
+    tallies = tally_by_campaign([RecordedOutcome("c1", "sent"), RecordedOutcome("c1", "unknown"), RecordedOutcome("c1", "failed"), RecordedOutcome("c1", "unknown")])
     assert (tallies["c1"].sent, tallies["c1"].failed, tallies["c1"].unknown) == (1, 1, 2)
 
 
@@ -55,7 +55,7 @@ def test_a_failed_fanout_fails_the_campaign_with_what_was_published() -> None:
         "fan-out failed after 10 attempts: audience down",
     )
     # Outcomes of the recipients already queued still count, and the campaign stays failed.
-    assert campaign.add_outcomes(999, 1, NOW)
+    assert campaign.add_outcomes(Tally(999, 1), NOW)
     assert (campaign.status, campaign.sent_count, campaign.failed_count, campaign.sent_at) == ("failed", 999, 1, None)
 
 
@@ -85,7 +85,7 @@ def test_a_deferral_is_shown_while_sending_and_cleared_when_sent() -> None:
     assert campaign.delivery_deferred("delivery deferred: 530 auth required (retrying)", NOW)
     assert not campaign.delivery_deferred("delivery deferred: 530 auth required (retrying)", NOW)
     assert campaign.last_error == "delivery deferred: 530 auth required (retrying)"
-    campaign.add_outcomes(1, 0, NOW)
+    campaign.add_outcomes(Tally(1, 0), NOW)
     assert (campaign.status, campaign.last_error) == ("sent", None)
     assert not campaign.delivery_deferred("late", NOW)
 

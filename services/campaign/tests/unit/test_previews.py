@@ -14,22 +14,12 @@ from mailstify_servicekit import InvalidInput, NotFound
 from campaign.service_layer.handlers import campaigns, previews
 from campaign.service_layer.ports import UnsubscribeLinks
 
-from .fakes import FakeCampaignUnitOfWork, FakeLists
+from .fakes import FakeCampaignUnitOfWork, FakeLists, FakeRecipients
 
 ACCOUNT = "acct-1"
 LINKS = UnsubscribeLinks(public_url="https://mail.example.org/", secret_key=b"preview-secret")
 ADA = Recipient(subscriber_id="42", email="ada@example.com", first_name="Ada", last_name="Lovelace",
                 attributes={"plan": "pro"})
-
-
-class FakeRecipients:
-    def __init__(self, **by_list: list[Recipient]):
-        self.by_list = by_list
-
-    async def find_recipient(self, account_id: str, list_id: str, subscriber_id: str) -> Recipient | None:
-        if account_id != ACCOUNT:
-            return None
-        return next((r for r in self.by_list.get(list_id, []) if r.subscriber_id == subscriber_id), None)
 
 
 @pytest.fixture

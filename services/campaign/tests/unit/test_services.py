@@ -9,7 +9,7 @@ from mailstify_contracts import CampaignSendRequested, CampaignStatusChanged, su
 from mailstify_servicekit import Conflict, InvalidInput, NotFound
 
 from campaign.domain.model import Outcome
-from campaign.service_layer.handlers import campaigns, outcomes
+from campaign.service_layer.handlers import campaigns, control, outcomes
 
 from .fakes import FakeLists, FakeCampaignUnitOfWork
 
@@ -92,7 +92,7 @@ async def test_campaigns_are_listed_newest_first_page_by_page(uow: FakeCampaignU
 async def test_sending_moves_to_sending_and_stages_the_request_once(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
 
-    sent = await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+    sent = await control.request_send(uow, lists, ACCOUNT, campaign.id)
 
     assert (sent.status, sent.total) == ("sending", None)
     assert uow.committed_campaigns[campaign.id].status == "sending"
@@ -104,17 +104,17 @@ async def test_sending_moves_to_sending_and_stages_the_request_once(uow: FakeCam
 
 async def test_a_second_send_is_a_conflict_and_stages_nothing(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
-    await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+    await control.request_send(uow, lists, ACCOUNT, campaign.id)
 
     with pytest.raises(Conflict, match="already sending"):
-        await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+        await control.request_send(uow, lists, ACCOUNT, campaign.id)
     assert len(uow.events_of(CampaignSendRequested)) == 1
 
 
 async def test_an_empty_body_is_refused(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists, body_html="<p>&nbsp;</p>")
     with pytest.raises(InvalidInput, match="the campaign body is empty"):
-        await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+        await control.request_send(uow, lists, ACCOUNT, campaign.id)
     assert uow.committed_campaigns[campaign.id].status == "draft"
     assert not uow.events
 
@@ -122,23 +122,15 @@ async def test_an_empty_body_is_refused(uow: FakeCampaignUnitOfWork, lists: Fake
 async def test_a_list_without_subscribers_is_refused(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists, list_id="empty-list")
     with pytest.raises(InvalidInput, match="no subscribed subscribers"):
-        await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+        await control.request_send(uow, lists, ACCOUNT, campaign.id)
     assert uow.committed_campaigns[campaign.id].status == "draft"
-
-
-async def test_scheduling_is_refused_for_now(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
-    from datetime import UTC, datetime
-
-    campaign = await new_campaign(uow, lists)
-    with pytest.raises(InvalidInput, match="scheduling is not supported yet"):
-        await campaigns.request_send(uow, lists, ACCOUNT, campaign.id, send_at=datetime(2030, 1, 1, tzinfo=UTC))
 
 
 async def test_only_drafts_can_be_edited_and_sending_ones_not_deleted(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> None:
     campaign = await new_campaign(uow, lists)
     edited = await campaigns.update_campaign(uow, lists, ACCOUNT, campaign.id, {"name": "Renamed"})
     assert edited.name == "Renamed"
-    await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+    await control.request_send(uow, lists, ACCOUNT, campaign.id)
 
     with pytest.raises(Conflict):
         await campaigns.update_campaign(uow, lists, ACCOUNT, campaign.id, {"name": "Again"})
@@ -148,7 +140,7 @@ async def test_only_drafts_can_be_edited_and_sending_ones_not_deleted(uow: FakeC
 
 async def sending_campaign(uow: FakeCampaignUnitOfWork, lists: FakeLists) -> str:
     campaign = await new_campaign(uow, lists)
-    await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+    await control.request_send(uow, lists, ACCOUNT, campaign.id)
     return campaign.id
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaign.service_layer.handlers import campaigns, outcomes
+from campaign.service_layer.handlers import campaigns, control, outcomes
 
 from .fakes import FakeCampaignUnitOfWork, FakeLists
 from .test_services import ACCOUNT, fields
@@ -19,7 +19,7 @@ def uow() -> FakeCampaignUnitOfWork:
 async def _sent_campaign(uow: FakeCampaignUnitOfWork) -> str:
     lists = FakeLists(**{"list-1": 3})
     campaign = await campaigns.create_campaign(uow, lists, ACCOUNT, fields())
-    await campaigns.request_send(uow, lists, ACCOUNT, campaign.id)
+    await control.request_send(uow, lists, ACCOUNT, campaign.id)
     return campaign.id
 
 

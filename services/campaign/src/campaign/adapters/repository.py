@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.model import Campaign, Outcome
+from ..domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
 from ..service_layer.ports import DeliveryRecord
 from .tables import campaign_results, campaign_unsubscribes, campaigns
 
 _CAMPAIGN_FIELDS = [f.name for f in fields(Campaign)]
+# A result row taken back by retry-failed, waiting for the next round's outcome.
+RETRYING = "retrying"
 # Set once at creation; everything else is rewritten by `save`.
 _IMMUTABLE = {"id", "account_id", "created_at"}
 
@@ -50,6 +52,18 @@ class SqlCampaignRepository:
         )
         return {row.id: _campaign(row) for row in await self.session.execute(query)}
 
+    async def lock_due(self, now: datetime, limit: int) -> list[Campaign]:
+        """Scheduled campaigns whose time has come, locked; SKIP LOCKED lets two replicas of the
+        service share the work without waiting on each other (partial index `campaigns_due`)."""
+        query = (
+            sa.select(campaigns)
+            .where(campaigns.c.status == "scheduled", campaigns.c.send_at <= now)
+            .order_by(campaigns.c.send_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_campaign(row) for row in await self.session.execute(query)]
+
     async def save(self, campaign: Campaign) -> None:
         values = {k: v for k, v in asdict(campaign).items() if k not in _IMMUTABLE}
         await self.session.execute(sa.update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
@@ -76,35 +90,90 @@ class SqlResultLedger:
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[tuple[str, str]]:
-        """Insert outcomes not seen before; return (campaign_id, outcome) of exactly the rows inserted.
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[RecordedOutcome]:
+        """Insert outcomes not seen before, and settle recipients taken back for a later round; return
+        exactly the rows written.
 
-        ON CONFLICT DO NOTHING + RETURNING is what makes counting idempotent: a redelivered or
-        duplicated outcome inserts nothing, so it is returned nowhere and counted nowhere."""
+        ON CONFLICT ... WHERE + RETURNING is what makes counting idempotent: a redelivered or duplicated
+        outcome writes nothing, so it is returned nowhere and counted nowhere. Only a `retrying` row
+        is overwritten, and only by an outcome of a later round than the one that had settled it, so a
+        late copy of the earlier round's outcome cannot settle the retry."""
         if not outcomes:
             return []
-        statement = (
-            insert(campaign_results)
-            .values(
-                [
-                    {
-                        "campaign_id": o.campaign_id,
-                        "subscriber_id": o.subscriber_id,
-                        "outcome": o.outcome,
-                        "email": o.email,
-                        "detail": o.detail,
-                        "recorded_at": now,
-                    }
-                    for o in outcomes
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["campaign_id", "subscriber_id"])
-            .returning(campaign_results.c.campaign_id, campaign_results.c.outcome)
+        by_key = {(o.campaign_id, o.subscriber_id): o for o in outcomes}
+        statement = insert(campaign_results).values(
+            [
+                {
+                    "campaign_id": o.campaign_id,
+                    "subscriber_id": o.subscriber_id,
+                    "outcome": o.outcome,
+                    "email": o.email,
+                    "detail": o.detail,
+                    "recorded_at": now,
+                    "round": o.round,
+                }
+                for o in by_key.values()
+            ]
         )
-        return [(row.campaign_id, row.outcome) for row in await self.session.execute(statement)]
+        statement = statement.on_conflict_do_update(
+            index_elements=["campaign_id", "subscriber_id"],
+            set_={
+                "outcome": statement.excluded.outcome,
+                "detail": statement.excluded.detail,
+                "recorded_at": statement.excluded.recorded_at,
+                "round": statement.excluded.round,
+            },
+            where=sa.and_(
+                campaign_results.c.outcome == RETRYING, campaign_results.c.round < statement.excluded.round
+            ),
+        ).returning(campaign_results.c.campaign_id, campaign_results.c.subscriber_id, campaign_results.c.outcome)
+        return [
+            RecordedOutcome(row.campaign_id, row.outcome, by_key[(row.campaign_id, row.subscriber_id)].hard_bounce)
+            for row in await self.session.execute(statement)
+        ]
+
+    async def subscribers_with(
+        self, campaign_id: str, outcomes: Sequence[OutcomeKind], limit: int, after: str | None
+    ) -> list[str]:
+        """Subscriber ids of the campaign whose outcome is one of `outcomes`, in id order after `after`
+        (keyset on the primary key)."""
+        query = (
+            sa.select(campaign_results.c.subscriber_id)
+            .where(campaign_results.c.campaign_id == campaign_id, campaign_results.c.outcome.in_(outcomes))
+            .order_by(campaign_results.c.subscriber_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(campaign_results.c.subscriber_id > after)
+        return list((await self.session.execute(query)).scalars())
+
+    async def take_back(
+        self, campaign_id: str, subscriber_ids: Sequence[str], outcomes: Sequence[OutcomeKind]
+    ) -> list[tuple[str, OutcomeKind]]:
+        """Mark these recipients `retrying` (only those still settled as one of `outcomes`); returns
+        (subscriber_id, previous outcome) of each row taken, so the counts move by exactly those."""
+        previous = sa.alias(campaign_results, "previous")
+        statement = (
+            sa.update(campaign_results)
+            .where(
+                campaign_results.c.campaign_id == previous.c.campaign_id,
+                campaign_results.c.subscriber_id == previous.c.subscriber_id,
+                previous.c.campaign_id == campaign_id,
+                previous.c.subscriber_id.in_(list(subscriber_ids)),
+                previous.c.outcome.in_(outcomes),
+            )
+            .values(outcome=RETRYING)
+            .returning(campaign_results.c.subscriber_id, previous.c.outcome)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
 
     async def page(
-        self, campaign_id: str, outcome: str | None, limit: int, after: tuple[datetime, str] | None
+        self,
+        campaign_id: str,
+        outcome: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        search: str | None = None,
     ) -> list[DeliveryRecord]:
         query = (
             sa.select(campaign_results)
@@ -114,6 +183,10 @@ class SqlResultLedger:
         )
         if outcome is not None:
             query = query.where(campaign_results.c.outcome == outcome)
+        if search:
+            # A substring of the address, case-insensitive; LIKE's wildcards in the input are literal.
+            escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(sa.func.lower(campaign_results.c.email).like(f"%{escaped}%", escape="\\"))
         if after is not None:
             # Keyset on (recorded_at, subscriber_id): outcomes keep arriving while someone pages.
             query = query.where(
@@ -126,6 +199,7 @@ class SqlResultLedger:
                 status=row.outcome,
                 detail=row.detail,
                 recorded_at=row.recorded_at,
+                round=row.round,
             )
             for row in await self.session.execute(query)
         ]

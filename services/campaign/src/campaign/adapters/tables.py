@@ -25,12 +25,18 @@ campaigns = sa.Table(
     sa.Column("sent_count", sa.Integer, nullable=False),
     sa.Column("failed_count", sa.Integer, nullable=False),
     sa.Column("unknown_count", sa.Integer, nullable=False),
+    sa.Column("cancelled_count", sa.Integer, nullable=False),
+    sa.Column("bounce_count", sa.Integer, nullable=False),
     sa.Column("unsubscribe_count", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("send_at", sa.DateTime(timezone=True)),
     sa.Column("send_requested_at", sa.DateTime(timezone=True)),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("send_round", sa.Integer, nullable=False),
+    sa.Column("retry_round", sa.Integer, nullable=False),
 )
 
 campaign_unsubscribes = sa.Table(
@@ -50,4 +56,6 @@ campaign_results = sa.Table(
     sa.Column("email", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    # The delivery round that settled it; `retrying` rows wait for a later round's outcome.
+    sa.Column("round", sa.Integer, nullable=False),
 )

@@ -10,9 +10,18 @@ from opentelemetry import trace
 from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit
 from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
 
-from ..service_layer.handlers import campaigns, previews
+from ..service_layer.handlers import campaigns, control, previews, trial_sends
 from .dependencies import Links, Lists, Recipients, Uow
-from .schemas import CampaignCreate, CampaignOut, CampaignPatch, DeliveryOut, SendRequest
+from .schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignPatch,
+    DeliveryOut,
+    RetryRequest,
+    SendRequest,
+    TestSendOut,
+    TestSendRequest,
+)
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
@@ -59,13 +68,54 @@ async def delete_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.post("/{campaign_id}/duplicate", status_code=status.HTTP_201_CREATED)
+async def duplicate_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await campaigns.duplicate_campaign(uow, account_id, campaign_id))
+
+
 @router.post("/{campaign_id}/send", status_code=status.HTTP_202_ACCEPTED)
 async def send_campaign(
     campaign_id: str, account_id: AccountId, uow: Uow, lists: Lists, body: SendRequest | None = None
 ) -> CampaignOut:
     trace.get_current_span().set_attribute("campaign.id", campaign_id)
     send_at = body.send_at if body else None
-    return CampaignOut.of(await campaigns.request_send(uow, lists, account_id, campaign_id, send_at))
+    return CampaignOut.of(await control.request_send(uow, lists, account_id, campaign_id, send_at))
+
+
+@router.post("/{campaign_id}/unschedule", status_code=status.HTTP_202_ACCEPTED)
+async def unschedule_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await control.unschedule(uow, account_id, campaign_id))
+
+
+@router.post("/{campaign_id}/pause", status_code=status.HTTP_202_ACCEPTED)
+async def pause_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await control.pause(uow, account_id, campaign_id))
+
+
+@router.post("/{campaign_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+async def resume_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await control.resume(uow, account_id, campaign_id))
+
+
+@router.post("/{campaign_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_campaign(campaign_id: str, account_id: AccountId, uow: Uow) -> CampaignOut:
+    return CampaignOut.of(await control.cancel(uow, account_id, campaign_id))
+
+
+@router.post("/{campaign_id}/retry-failed", status_code=status.HTTP_202_ACCEPTED)
+async def retry_failed(
+    campaign_id: str, account_id: AccountId, uow: Uow, recipients: Recipients, body: RetryRequest | None = None
+) -> CampaignOut:
+    include_unknown = body.include_unknown if body else False
+    return CampaignOut.of(await control.retry_failed(uow, recipients, account_id, campaign_id, include_unknown))
+
+
+@router.post("/{campaign_id}/test", status_code=status.HTTP_202_ACCEPTED)
+async def send_test(
+    campaign_id: str, body: TestSendRequest, account_id: AccountId, uow: Uow, recipients: Recipients
+) -> TestSendOut:
+    sent_to = await trial_sends.send_test(uow, recipients, account_id, campaign_id, body.emails, body.subscriber_id)
+    return TestSendOut(emails=sent_to)
 
 
 @router.get("/{campaign_id}/deliveries")
@@ -73,11 +123,12 @@ async def list_deliveries(
     campaign_id: str,
     account_id: AccountId,
     uow: Uow,
-    status: Literal["sent", "failed", "unknown"] | None = None,
+    status: Literal["sent", "failed", "unknown", "cancelled", "retrying"] | None = None,
+    q: Annotated[str | None, Query(max_length=320, description="part of the recipient's address")] = None,
     limit: PageLimit = DEFAULT_PAGE_SIZE,
     cursor: PageCursor = None,
 ) -> Page[DeliveryOut]:
-    page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor)
+    page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor, q)
     return Page(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 

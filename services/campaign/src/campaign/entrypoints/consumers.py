@@ -4,6 +4,7 @@ idempotent (first total wins; the result ledger counts each recipient once)."""
 from __future__ import annotations
 
 from mailstify_contracts import (
+    DeliveryCancelled,
     DeliveryDeferred,
     DeliveryFailed,
     DeliveryOutcomeUnknown,
@@ -35,17 +36,21 @@ def fanout_ended_handler(dependencies: CampaignDependencies) -> BatchHandler:
     return handle
 
 
-RecipientOutcome = DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown
+RecipientOutcome = DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown | DeliveryCancelled
+RECIPIENT_OUTCOMES = (DeliverySucceeded, DeliveryFailed, DeliveryOutcomeUnknown, DeliveryCancelled)
 
 
 def outcome_of(event: RecipientOutcome) -> Outcome:
     outcome: OutcomeKind
+    hard_bounce = False
     if isinstance(event, DeliverySucceeded):
         outcome, detail = "sent", event.smtp_reply
     elif isinstance(event, DeliveryOutcomeUnknown):
         outcome, detail = "unknown", event.reason
+    elif isinstance(event, DeliveryCancelled):
+        outcome, detail = "cancelled", "campaign cancelled before this recipient was sent to"
     else:
-        outcome, detail = "failed", event.reason
+        outcome, detail, hard_bounce = "failed", event.reason, event.hard_bounce
     return Outcome(
         campaign_id=event.campaign_id,
         account_id=event.account_id,
@@ -53,16 +58,14 @@ def outcome_of(event: RecipientOutcome) -> Outcome:
         email=event.email,
         outcome=outcome,
         detail=detail,
+        round=event.round,
+        hard_bounce=hard_bounce,
     )
 
 
 def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
-        batch = [
-            outcome_of(d.event)
-            for d in deliveries
-            if isinstance(d.event, (DeliverySucceeded, DeliveryFailed, DeliveryOutcomeUnknown))
-        ]
+        batch = [outcome_of(d.event) for d in deliveries if isinstance(d.event, RECIPIENT_OUTCOMES)]
         await outcomes.record_outcomes(dependencies.uow(), batch)
         deferrals = [
             (d.event.account_id, d.event.campaign_id, outcomes.deferral_note(d.event.reason, d.event.smtp_code))

@@ -52,8 +52,25 @@ class CampaignPatch(RequestModel):
 
 class SendRequest(RequestModel):
     send_at: datetime | None = Field(
-        default=None, description="scheduling is not supported yet: omit it (or null) to send now"
+        default=None,
+        description="schedule the send for this time (with a time zone, within a year); omit it (or null) to send now",
     )
+
+
+class TestSendRequest(RequestModel):
+    emails: list[EmailAddress] = Field(min_length=1, max_length=5, description="where the test mails go")
+    subscriber_id: str | None = Field(
+        default=None, max_length=200, description="render as this subscriber of the list; a sample person if omitted"
+    )
+
+
+class TestSendOut(BaseModel):
+    status: str = "queued"
+    emails: list[str]
+
+
+class RetryRequest(RequestModel):
+    include_unknown: bool = Field(default=False, description="also re-send to recipients whose outcome is unknown")
 
 
 class CampaignOut(BaseModel):
@@ -71,11 +88,17 @@ class CampaignOut(BaseModel):
     sent_count: int
     failed_count: int
     unknown_count: int
+    cancelled_count: int
+    bounce_count: int
     unsubscribe_count: int
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    send_at: datetime | None
+    started_at: datetime | None
     sent_at: datetime | None
+    finished_at: datetime | None
+    send_rate: float | None = Field(description="recipients settled per second since sending started")
 
     @classmethod
     def of(cls, campaign: Campaign) -> CampaignOut:
@@ -88,6 +111,7 @@ class DeliveryOut(BaseModel):
     status: str
     detail: str
     recorded_at: datetime
+    round: int = Field(description="0 for the send, n for the n-th retry of failed recipients")
 
     @classmethod
     def of(cls, record: DeliveryRecord) -> DeliveryOut:

@@ -11,7 +11,7 @@ from typing import Protocol
 from mailstify_contracts import Recipient
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
-from ..domain.model import Campaign, Outcome
+from ..domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class DeliveryRecord:
     status: str
     detail: str
     recorded_at: datetime
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class CampaignRepository(Protocol):
 
     async def lock_many(self, campaign_ids: Sequence[str]) -> dict[str, Campaign]: ...
 
+    async def lock_due(self, now: datetime, limit: int) -> list[Campaign]:
+        """Scheduled campaigns whose time has come, locked, skipping those another worker holds."""
+        ...
+
     async def save(self, campaign: Campaign) -> None: ...
 
     async def delete(self, campaign_id: str) -> None: ...
@@ -46,10 +51,23 @@ class CampaignRepository(Protocol):
 
 
 class ResultLedger(Protocol):
-    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[tuple[str, str]]: ...
+    async def record(self, outcomes: Sequence[Outcome], now: datetime) -> list[RecordedOutcome]: ...
+
+    async def subscribers_with(
+        self, campaign_id: str, outcomes: Sequence[OutcomeKind], limit: int, after: str | None
+    ) -> list[str]: ...
+
+    async def take_back(
+        self, campaign_id: str, subscriber_ids: Sequence[str], outcomes: Sequence[OutcomeKind]
+    ) -> list[tuple[str, OutcomeKind]]: ...
 
     async def page(
-        self, campaign_id: str, outcome: str | None, limit: int, after: tuple[datetime, str] | None
+        self,
+        campaign_id: str,
+        outcome: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+        search: str | None = None,
     ) -> list[DeliveryRecord]: ...
 
 

@@ -1,4 +1,4 @@
-"""Use cases of the campaign API: create, edit, list, delete, and request a send."""
+"""Use cases of the campaign API: create, edit, duplicate, list, delete, and list deliveries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from mailstify_contracts import CampaignSendRequested, subjects, utcnow
+from mailstify_contracts import utcnow
 from mailstify_rendering import TemplateRejected, check_template, sanitize_html, validate_campaign
 from mailstify_servicekit.emails import normalise_email
 from mailstify_servicekit.errors import InvalidInput, NotFound
@@ -77,14 +77,14 @@ def _time_key(cursor: str | None) -> tuple[datetime, str] | None:
         raise InvalidCursor() from exc
 
 
-async def _require_list(lists: ListDirectory, account_id: str, list_id: str) -> int:
+async def require_list(lists: ListDirectory, account_id: str, list_id: str) -> int:
     found = await lists.find_list(account_id, list_id)
     if found is None:
         raise InvalidInput(f"list {list_id} not found")
     return found.subscriber_count
 
 
-async def _load(uow: CampaignUnitOfWork, account_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign:
+async def load_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign:
     campaign = await uow.campaigns.get(account_id, campaign_id, for_update=for_update)
     if campaign is None:
         raise NotFound(f"campaign {campaign_id} not found")
@@ -95,7 +95,7 @@ async def create_campaign(
     uow: CampaignUnitOfWork, lists: ListDirectory, account_id: str, fields: dict[str, Any]
 ) -> Campaign:
     cleaned = _clean_fields(fields)
-    await _require_list(lists, account_id, cleaned["list_id"])
+    await require_list(lists, account_id, cleaned["list_id"])
     now = utcnow()
     campaign = Campaign(
         id=uuid.uuid4().hex,
@@ -113,7 +113,7 @@ async def create_campaign(
 
 async def get_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
     async with uow:
-        return await _load(uow, account_id, campaign_id)
+        return await load_campaign(uow, account_id, campaign_id)
 
 
 async def list_campaigns(uow: CampaignUnitOfWork, account_id: str, limit: int, cursor: str | None) -> Page[Campaign]:
@@ -128,13 +128,13 @@ async def update_campaign(
 ) -> Campaign:
     cleaned = _clean_fields({k: v for k, v in changes.items() if k in EDITABLE_FIELDS})
     async with uow:
-        current = await _load(uow, account_id, campaign_id)
+        current = await load_campaign(uow, account_id, campaign_id)
     current.ensure_editable()
     if "list_id" in cleaned and cleaned["list_id"] != current.list_id:
-        await _require_list(lists, account_id, cleaned["list_id"])
+        await require_list(lists, account_id, cleaned["list_id"])
     async with uow:
         # Re-read under the lock: a send may have started while the list was being checked.
-        campaign = await _load(uow, account_id, campaign_id, for_update=True)
+        campaign = await load_campaign(uow, account_id, campaign_id, for_update=True)
         campaign.ensure_editable()
         for name, value in cleaned.items():
             setattr(campaign, name, value)
@@ -147,43 +147,19 @@ async def update_campaign(
 
 async def delete_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> None:
     async with uow:
-        campaign = await _load(uow, account_id, campaign_id, for_update=True)
+        campaign = await load_campaign(uow, account_id, campaign_id, for_update=True)
         campaign.ensure_deletable()
         await uow.campaigns.delete(campaign.id)
         await uow.commit()
 
 
-async def request_send(
-    uow: CampaignUnitOfWork,
-    lists: ListDirectory,
-    account_id: str,
-    campaign_id: str,
-    send_at: datetime | None = None,
-) -> Campaign:
-    """Move a draft to `sending` and stage CampaignSendRequested in the same transaction."""
-    if send_at is not None:
-        raise InvalidInput("send_at: scheduling is not supported yet; omit send_at to send now")
+async def duplicate_campaign(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
     async with uow:
-        campaign = await _load(uow, account_id, campaign_id)
-    campaign.ensure_sendable()
-    # The audience service is asked outside any transaction, so no row lock waits on another service.
-    if await _require_list(lists, account_id, campaign.list_id) == 0:
-        raise InvalidInput(f"list {campaign.list_id} has no subscribed subscribers")
-    async with uow:
-        # The row lock makes the draft → sending transition happen once: a concurrent send waits here
-        # and then finds the campaign already sending.
-        campaign = await _load(uow, account_id, campaign_id, for_update=True)
-        campaign.start_sending(utcnow())
-        await uow.campaigns.save(campaign)
-        uow.emit(
-            CampaignSendRequested(
-                account_id=account_id, campaign_id=campaign.id, list_id=campaign.list_id, content=campaign.content()
-            ),
-            subjects.CAMPAIGN_SEND_REQUESTED,
-        )
-        uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+        original = await load_campaign(uow, account_id, campaign_id)
+        copy = original.duplicate(uuid.uuid4().hex, utcnow())
+        await uow.campaigns.add(copy)
         await uow.commit()
-    return campaign
+    return copy
 
 
 async def list_deliveries(
@@ -193,9 +169,10 @@ async def list_deliveries(
     status: str | None,
     limit: int,
     cursor: str | None,
+    search: str | None = None,
 ) -> Page[DeliveryRecord]:
     async with uow:
-        await _load(uow, account_id, campaign_id)
-        rows = await uow.results.page(campaign_id, status, limit + 1, _time_key(cursor))
+        await load_campaign(uow, account_id, campaign_id)
+        rows = await uow.results.page(campaign_id, status, limit + 1, _time_key(cursor), search)
     items, next_cursor = split_page(rows, limit, lambda d: _time_position(d.recorded_at, d.subscriber_id))
     return Page(items=items, next_cursor=next_cursor)

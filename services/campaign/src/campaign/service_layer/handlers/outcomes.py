@@ -71,8 +71,12 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
     """Record a batch of delivery outcomes in one transaction; count only the ones new to the ledger."""
     first_per_recipient: dict[tuple[str, str], Outcome] = {}
     for outcome in outcomes:
-        if not outcome.is_test:
-            first_per_recipient.setdefault((outcome.campaign_id, outcome.subscriber_id), outcome)
+        if outcome.is_test:
+            continue
+        key = (outcome.campaign_id, outcome.subscriber_id)
+        # One row per recipient in the statement; the latest round's outcome is the one that can count.
+        if key not in first_per_recipient or outcome.round > first_per_recipient[key].round:
+            first_per_recipient[key] = outcome
     if not first_per_recipient:
         return
     now = utcnow()
@@ -90,7 +94,7 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
         recorded = await uow.results.record(known, now)
         for campaign_id, tally in tally_by_campaign(recorded).items():
             campaign = campaigns[campaign_id]
-            if campaign.add_outcomes(tally.sent, tally.failed, now, unknown=tally.unknown):
+            if campaign.add_outcomes(tally, now):
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
         await uow.commit()
