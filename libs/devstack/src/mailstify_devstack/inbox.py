@@ -38,6 +38,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import httpx
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -94,7 +95,22 @@ class Mailbox:
         self._envelopes.mkdir(exist_ok=True)
         self._lock = threading.Lock()  # SMTP and HTTP run on different threads
         self._summaries: dict[str, Summary] = {}
+        # Recipients the inbox refuses, with the reply it gives at RCPT TO (like Mailpit's "chaos"):
+        # how a developer, or a test, sees what a real server's 550 or 451 does to a campaign.
+        self._rejections: dict[str, str] = {}
         self._load()
+
+    def reject(self, address: str, reply: str) -> None:
+        with self._lock:
+            self._rejections[address.lower()] = reply
+
+    def accept(self, address: str) -> None:
+        with self._lock:
+            self._rejections.pop(address.lower(), None)
+
+    def rejection_for(self, address: str) -> str | None:
+        with self._lock:
+            return self._rejections.get(address.lower())
 
     def add(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> Summary:
         received_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
@@ -145,6 +161,15 @@ class _CaptureHandler:
     def __init__(self, mailbox: Mailbox):
         self._mailbox = mailbox
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        rejection = self._mailbox.rejection_for(address)
+        if rejection is not None:
+            return rejection
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         summary = self._mailbox.add(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
@@ -188,11 +213,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
 
     def do_DELETE(self) -> None:
-        if self.path.rstrip("/") == "/api/messages":
-            self.server.mailbox.clear()
-            self._send(HTTPStatus.NO_CONTENT, "text/plain", b"")
-        else:
-            self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        match parts:
+            case ["api", "messages"]:
+                self.server.mailbox.clear()
+            case ["api", "rejections", address]:
+                self.server.mailbox.accept(unquote(address))
+            case _:
+                self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+                return
+        self._send(HTTPStatus.NO_CONTENT, "text/plain", b"")
+
+    def do_PUT(self) -> None:
+        """PUT /api/rejections/<address> with the SMTP reply as the body, e.g. `550 5.7.1 refused`."""
+        parts = self.path.split("?", 1)[0].strip("/").split("/")
+        length = int(self.headers.get("content-length") or 0)
+        reply = self.rfile.read(length).decode("utf-8", "replace").strip()
+        if len(parts) != 3 or parts[:2] != ["api", "rejections"] or not reply[:3].isdigit() or reply[0] not in "45":
+            self._send(HTTPStatus.BAD_REQUEST, "text/plain", b"PUT /api/rejections/<address> with a 4xx or 5xx reply\n")
+            return
+        self.server.mailbox.reject(unquote(parts[2]), reply)
+        self._send(HTTPStatus.NO_CONTENT, "text/plain", b"")
 
     def _send_json(self, body: object) -> None:
         self._send(HTTPStatus.OK, "application/json", json.dumps(body).encode())
@@ -326,6 +367,13 @@ class InboxClient:
     def clear(self) -> None:
         self._request("DELETE", "/api/messages")
 
+    def reject(self, address: str, reply: str) -> None:
+        """Answer `reply` (4xx or 5xx) to RCPT TO `address` until `accept`."""
+        self._request("PUT", f"/api/rejections/{quote(address, safe='')}", content=reply.encode())
+
+    def accept(self, address: str) -> None:
+        self._request("DELETE", f"/api/rejections/{quote(address, safe='')}")
+
     def wait_for(self, count: int, timeout: float = 10.0, interval: float = 0.1) -> list[Summary]:
         """Poll until at least `count` messages are there; returns them all. TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
@@ -342,8 +390,8 @@ class InboxClient:
             return False
         return self.smtp_port is None or is_listening(self.smtp_host, self.smtp_port)
 
-    def _request(self, method: str, path: str) -> httpx.Response:
-        response = httpx.request(method, self.http_url + path, timeout=10.0)
+    def _request(self, method: str, path: str, content: bytes | None = None) -> httpx.Response:
+        response = httpx.request(method, self.http_url + path, content=content, timeout=10.0)
         response.raise_for_status()
         return response
 

@@ -3,12 +3,13 @@
 from pathlib import Path
 
 from mailstify_messaging.content import CampaignContentStore
+from mailstify_messaging.control import CampaignControlBoard
 from mailstify_servicekit import Connections, ServiceSpec, Wiring
 
 from .adapters.smtp_pool import SmtpPool
 from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
-from .entrypoints.consumers import delivery_consumer, exhausted_deliveries
+from .entrypoints.consumers import HeldDeliveriesReleaser, delivery_consumer, exhausted_deliveries
 from .service_layer.campaign_cache import CampaignCache
 from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
@@ -28,6 +29,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
             return SqlMailerUnitOfWork(connections.new_transaction())
 
         pool = SmtpPool(settings)
+        control = CampaignControlBoard(connections.js)
         dependencies = MailerDependencies(
             deliveries=DeliveryService(
                 unit_of_work=unit_of_work,
@@ -40,11 +42,14 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
                     send_budget_seconds=settings.send_budget_seconds,
                     retry_schedule=settings.retry_schedule,
                 ),
+                control=control,
             ),
             exhausted=GiveUpService(unit_of_work),
         )
-        # Both are message loops: shutdown stops them and lets the batch or advisory in hand finish.
+        # Message loops: shutdown stops them and lets the batch or advisory in hand finish.
         loops = [
+            control,
+            HeldDeliveriesReleaser(dependencies, settings.hold_release_seconds),
             delivery_consumer(connections.js, dependencies, settings.batch_size, consumer),
             exhausted_deliveries(
                 connections.nc, connections.js, dependencies, consumer, sweep_interval=settings.exhausted_sweep_seconds

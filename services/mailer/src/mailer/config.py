@@ -47,6 +47,8 @@ class Settings(ServiceSettings):
     # How often the MAIL stream is swept for deliveries the consumer gave up on whose max-deliveries
     # advisory no mailer heard (sent while none was running).
     exhausted_sweep_seconds: float = 30.0
+    # How often deliveries held for paused campaigns are checked for release (resumed or cancelled).
+    hold_release_seconds: float = 1.0
 
     # Delays between the deliveries of a message that met a 4xx or a delivery-path problem
     # (MAILSTIFY_RETRY_SCHEDULE="1m,2m,5m,10m,15m,20m"); after the last one it fails. The consumer's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailstify_contracts import CampaignContent
+from mailstify_contracts import CampaignContent, ControlState, DeliverEmail
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from mailstify_messaging.content import StoredContent
@@ -19,6 +19,7 @@ class Row:
     lease_until: float | None = None
     smtp_code: int | None = None
     smtp_reply: str | None = None
+    round: int = 0
 
 
 @dataclass
@@ -36,7 +37,10 @@ class FakeLedger:
             before = None if row is None else (row.status, row.lease_until)
             changed = True
             if row is None:
-                row = self.rows[request.key] = Row(Status.SENDING, 1, self.now + lease_seconds)
+                row = self.rows[request.key] = Row(Status.SENDING, 1, self.now + lease_seconds, round=request.round)
+            elif row.round < request.round and row.status in (Status.FAILED, Status.UNKNOWN):
+                row.status, row.attempts, row.lease_until = Status.SENDING, 1, self.now + lease_seconds
+                row.round, row.smtp_code, row.smtp_reply = request.round, None, None
             elif row.status is Status.RETRY:
                 row.status, row.attempts, row.lease_until = Status.SENDING, row.attempts + 1, self.now + lease_seconds
             elif row.status is Status.SENDING and row.lease_until < self.now:
@@ -73,12 +77,39 @@ class FakeLedger:
         return None
 
 
+@dataclass
+class FakeHeld:
+    """Held deliveries by (campaign, subscriber, round), as `adapters.holds` keeps them."""
+
+    rows: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
+
+    async def hold(self, deliveries: list[DeliverEmail]) -> None:
+        for d in deliveries:
+            self.rows.setdefault((d.campaign_id, d.recipient.subscriber_id, d.round), d.to_json())
+
+    async def held_campaigns(self) -> list[str]:
+        return sorted({campaign_id for campaign_id, _, _ in self.rows})
+
+    async def release(self, campaign_id: str, limit: int) -> list[bytes]:
+        keys = [k for k in self.rows if k[0] == campaign_id][:limit]
+        return [self.rows.pop(k) for k in keys]
+
+
+@dataclass
+class FakeControl:
+    states: dict[str, ControlState] = field(default_factory=dict)
+
+    async def state(self, campaign_id: str) -> ControlState:
+        return self.states.get(campaign_id, "active")
+
+
 class FakeMailerUnitOfWork(FakeUnitOfWork):
     """Writes straight to the ledger: the service never leaves a block without committing."""
 
-    def __init__(self, ledger: FakeLedger):
+    def __init__(self, ledger: FakeLedger, held: FakeHeld | None = None):
         super().__init__()
         self.deliveries = ledger
+        self.held = held or FakeHeld()
 
 
 @dataclass

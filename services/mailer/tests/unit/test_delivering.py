@@ -19,7 +19,7 @@ from mailer.domain.model import OUTCOME_UNKNOWN_REASON, DeliveryKey, SmtpAttempt
 from mailer.service_layer.campaign_cache import CampaignCache
 from mailer.service_layer.handlers.delivery import ACK, DeliveryPolicy, DeliveryService, DeliveryTask, Settlement
 
-from .fakes import FakeContentStore, FakeLedger, FakeMailerUnitOfWork, FakeSender, Row
+from .fakes import FakeContentStore, FakeControl, FakeLedger, FakeMailerUnitOfWork, FakeSender, Row
 
 CONTENT = CampaignContent(
     subject="Hi {{ subscriber.first_name }}", from_name="Acme", from_email="news@acme.test", body_html="<p>Hi</p>"
@@ -33,6 +33,7 @@ class World:
         self.uow = FakeMailerUnitOfWork(self.ledger)
         self.store = FakeContentStore({"c1": CONTENT})
         self.sender = FakeSender()
+        self.control = FakeControl()
         self.service = DeliveryService(
             unit_of_work=lambda: self.uow,
             campaigns=CampaignCache(self.store, refresh_seconds=60),
@@ -40,6 +41,7 @@ class World:
             policy=DeliveryPolicy(
                 "https://m.test", b"k", lease_seconds=LEASE, send_budget_seconds=30, retry_schedule=retry_schedule
             ),
+            control=self.control,
         )
 
     async def deliver(self, *tasks: DeliveryTask) -> list[Settlement]:

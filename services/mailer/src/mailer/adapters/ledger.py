@@ -20,34 +20,41 @@ from ..service_layer.ports import ClaimRequest, GiveUp, RecordedOutcome
 #   order, so two replicas claiming overlapping batches cannot deadlock.
 # - new keys are inserted `sending` with a lease; on conflict, a `retry` row is re-claimed (attempts
 #   + 1), and a `sending` row whose lease ran out is an abandoned send: it becomes `unknown`, never
-#   re-sent (§6 rule 3). Other rows are left alone (terminal, or leased by a live replica).
+#   re-sent (§6 rule 3). A `failed` or `unknown` row of an earlier round is claimed afresh for the
+#   later round (retry-failed: attempts from 1). Other rows are left alone (terminal, or leased by a
+#   live replica).
 # - the final SELECT reads `deliveries` with the statement's snapshot, i.e. the rows as they were
 #   before this statement: that is what tells the untouched rows' status and remaining lease.
 #   A row another replica inserted concurrently is invisible there (NULL) and counts as busy.
+_NEW_ROUND = "(d.round < excluded.round AND d.status IN ('failed', 'unknown'))"
 _CLAIM = sa.text(
-    """
+    f"""
     WITH batch AS (
         SELECT * FROM unnest(
             CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]),
-            CAST(:account_ids AS text[]), CAST(:emails AS text[]), CAST(:message_ids AS text[])
-        ) AS b(campaign_id, subscriber_id, account_id, email, message_id)
+            CAST(:account_ids AS text[]), CAST(:emails AS text[]), CAST(:message_ids AS text[]),
+            CAST(:rounds AS int[])
+        ) AS b(campaign_id, subscriber_id, account_id, email, message_id, round)
         ORDER BY campaign_id, subscriber_id
     ),
     changed AS (
         INSERT INTO deliveries AS d
-            (campaign_id, subscriber_id, account_id, email, status, attempts, lease_until, message_id, updated_at)
+            (campaign_id, subscriber_id, account_id, email, status, attempts, lease_until, message_id, round,
+             updated_at)
         SELECT campaign_id, subscriber_id, account_id, email, 'sending', 1,
-               now() + make_interval(secs => :lease_seconds), message_id, now()
+               now() + make_interval(secs => :lease_seconds), message_id, round, now()
         FROM batch
         ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
-            status = CASE WHEN d.status = 'retry' THEN 'sending' ELSE 'unknown' END,
-            attempts = CASE WHEN d.status = 'retry' THEN d.attempts + 1 ELSE d.attempts END,
-            lease_until = CASE WHEN d.status = 'retry' THEN excluded.lease_until END,
-            smtp_code = CASE WHEN d.status = 'retry' THEN d.smtp_code END,
-            smtp_reply = CASE WHEN d.status = 'retry' THEN d.smtp_reply ELSE :unknown_reason END,
+            status = CASE WHEN d.status = 'retry' OR {_NEW_ROUND} THEN 'sending' ELSE 'unknown' END,
+            attempts = CASE WHEN {_NEW_ROUND} THEN 1 WHEN d.status = 'retry' THEN d.attempts + 1 ELSE d.attempts END,
+            lease_until = CASE WHEN d.status = 'retry' OR {_NEW_ROUND} THEN excluded.lease_until END,
+            smtp_code = CASE WHEN d.status = 'retry' AND NOT {_NEW_ROUND} THEN d.smtp_code END,
+            smtp_reply = CASE WHEN {_NEW_ROUND} THEN NULL WHEN d.status = 'retry' THEN d.smtp_reply
+                              ELSE :unknown_reason END,
+            round = CASE WHEN {_NEW_ROUND} THEN excluded.round ELSE d.round END,
             message_id = coalesce(excluded.message_id, d.message_id),
             updated_at = now()
-        WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now())
+        WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now()) OR {_NEW_ROUND}
         RETURNING d.campaign_id, d.subscriber_id, d.status, d.attempts
     )
     SELECT b.campaign_id, b.subscriber_id,
@@ -121,6 +128,7 @@ class SqlDeliveryLedger:
                 "account_ids": [r.account_id for r in requests],
                 "emails": [r.email for r in requests],
                 "message_ids": [r.message_id for r in requests],
+                "rounds": [r.round for r in requests],
                 "lease_seconds": lease_seconds,
                 "unknown_reason": OUTCOME_UNKNOWN_REASON,
             },

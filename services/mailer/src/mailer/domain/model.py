@@ -20,10 +20,12 @@ class Status(str, enum.Enum):
     FAILED = "failed"
     RETRY = "retry"
     UNKNOWN = "unknown"
+    # Never sent: the campaign was cancelled before this recipient's turn.
+    CANCELLED = "cancelled"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Status.SENT, Status.FAILED, Status.UNKNOWN)
+        return self in (Status.SENT, Status.FAILED, Status.UNKNOWN, Status.CANCELLED)
 
 
 OUTCOME_UNKNOWN_REASON = "outcome unknown: mailer stopped mid-send"
@@ -135,6 +137,10 @@ def exhausted_outcome(recorded: Status, deliveries: int) -> Outcome:
     if recorded is Status.UNKNOWN:
         return Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
     return Outcome(Status.FAILED, reason=gave_up_reason(deliveries), permanent=False)
+
+
+CANCELLED_REASON = "campaign cancelled before this recipient was sent to"
+CANCELLED = Outcome(Status.CANCELLED, reason=CANCELLED_REASON)
 
 
 def unbuildable(reason: str) -> Outcome:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailstify_contracts import CampaignContent
+from mailstify_contracts import CampaignContent, ControlState, DeliverEmail
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Claim, DeliveryKey, Outcome, SmtpAttempt, Status
@@ -21,6 +21,8 @@ class ClaimRequest:
     email: str
     # None while the campaign's content is unavailable (the sender domain is part of the id).
     message_id: str | None
+    # The delivery round (retry-failed rounds re-claim a recipient their earlier round failed).
+    round: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,27 @@ class DeliveryLedger(Protocol):
         ...
 
 
+class HeldDeliveries(Protocol):
+    """Deliveries of paused campaigns, kept in the mailer's database until the campaign moves on."""
+
+    async def hold(self, deliveries: Sequence[DeliverEmail]) -> None: ...
+
+    async def held_campaigns(self) -> list[str]: ...
+
+    async def release(self, campaign_id: str, limit: int) -> list[bytes]:
+        """Take up to `limit` held deliveries of the campaign out (their DeliverEmail messages)."""
+        ...
+
+
 class MailerUnitOfWork(AbstractUnitOfWork, Protocol):
     deliveries: DeliveryLedger
+    held: HeldDeliveries
+
+
+class CampaignControl(Protocol):
+    """Whether a campaign's recipients may be sent to now (the CAMPAIGN_CONTROL bucket, watched)."""
+
+    async def state(self, campaign_id: str) -> ControlState: ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Delivering a batch of DeliverEmail (ARCHITECTURE §3, §6 rules 2–6).
 
-    claim (one statement) → render → send over the pool → record + outbox (one transaction) → settle
+    control → claim (one statement) → render → send over the pool → record + outbox (one transaction) → settle
+
+Control first: a paused campaign's deliveries are held (see `holds`), a cancelled campaign's are
+claimed and recorded `cancelled` without a send.
 
 The ledger row is claimed before anything goes over the wire and its outcome is committed before
 the message is acked, so a redelivery never sends twice: a terminal row is acked as is, a row
@@ -21,6 +24,7 @@ from opentelemetry import trace
 
 from mailstify_contracts import (
     DeliverEmail,
+    DeliveryCancelled,
     DeliveryDeferred,
     DeliveryFailed,
     DeliveryOutcomeUnknown,
@@ -33,9 +37,20 @@ from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_rendering import PreparedCampaign, RenderError, UnsupportedAddress
 
 from ...domain.classification import classify
-from ...domain.model import OUTCOME_UNKNOWN_REASON, Claim, ClaimState, DeliveryKey, Outcome, SmtpAttempt, Status, unbuildable
+from ...domain.model import (
+    CANCELLED,
+    OUTCOME_UNKNOWN_REASON,
+    Claim,
+    ClaimState,
+    DeliveryKey,
+    Outcome,
+    SmtpAttempt,
+    Status,
+    unbuildable,
+)
 from ..campaign_cache import CampaignCache, Unavailable
-from ..ports import ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
+from ..ports import CampaignControl, ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
+from .holds import HoldService
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("mailstify.mailer")
@@ -87,12 +102,15 @@ class DeliveryService:
         campaigns: CampaignCache,
         sender: Sender,
         policy: DeliveryPolicy,
+        control: CampaignControl,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._unit_of_work = unit_of_work
         self._campaigns = campaigns
         self._sender = sender
         self._policy = policy
+        self._control = control
+        self.holds = HoldService(unit_of_work, control)
         self._clock = clock
 
     async def deliver(self, tasks: Sequence[DeliveryTask]) -> list[Settlement]:
@@ -104,7 +122,9 @@ class DeliveryService:
         first_of: dict[DeliveryKey, DeliveryTask] = {}
         for task in tasks:
             first_of.setdefault(task.key, task)
-        unique = list(first_of.values())
+        unique, cancelled = await self._apply_control(list(first_of.values()))
+        if not unique:
+            return [ACK for _ in tasks]
 
         campaigns = await self._campaigns.prepare_all(t.event.content_key for t in unique)
         # Measured before the claim: the lease runs from the claim transaction's start.
@@ -113,9 +133,12 @@ class DeliveryService:
 
         settlement_of: dict[DeliveryKey, Settlement] = {}
         to_send: list[DeliveryTask] = []
+        to_cancel: list[DeliveryTask] = []
         for task in unique:
             claim = claims[task.key]
-            if claim.state is ClaimState.CLAIMED:
+            if claim.state is ClaimState.CLAIMED and task.key in cancelled:
+                to_cancel.append(task)
+            elif claim.state is ClaimState.CLAIMED:
                 to_send.append(task)
             elif claim.state is ClaimState.BUSY:
                 settlement_of[task.key] = Settlement(retry=True, delay=self._busy_delay(claim))
@@ -123,6 +146,8 @@ class DeliveryService:
                 settlement_of[task.key] = ACK
 
         outcomes = await self._send(to_send, campaigns, start_before=claimed_at + self._policy.send_budget_seconds)
+        outcomes.update({task.key: CANCELLED for task in to_cancel})
+        to_send += to_cancel
         recorded = await self._record(to_send, claims, campaigns, outcomes)
         for task in to_send:
             outcome = outcomes[task.key]
@@ -138,7 +163,20 @@ class DeliveryService:
                 settlement_of[task.key] = Settlement(retry=True, delay=delay)
             else:
                 settlement_of[task.key] = ACK
-        return [settlement_of[t.key] if first_of[t.key] is t else ACK for t in tasks]
+        return [settlement_of.get(t.key, ACK) if first_of[t.key] is t else ACK for t in tasks]
+
+    async def _apply_control(self, tasks: list[DeliveryTask]) -> tuple[list[DeliveryTask], set[DeliveryKey]]:
+        """Hold the deliveries of paused campaigns (they are acked: the held copy stands for them);
+        the rest, and the keys of those whose campaign is cancelled. Test sends are never held."""
+        states = {
+            campaign_id: await self._control.state(campaign_id)
+            for campaign_id in {t.event.campaign_id for t in tasks if not subjects.is_test_recipient(t.key.subscriber_id)}
+        }
+        held = [t for t in tasks if states.get(t.event.campaign_id) == "paused"]
+        if held:
+            await self.holds.hold([t.event for t in held])
+        cancelled = {t.key for t in tasks if states.get(t.event.campaign_id) == "cancelled"}
+        return [t for t in tasks if states.get(t.event.campaign_id) != "paused"], cancelled
 
     async def _claim(
         self, tasks: list[DeliveryTask], campaigns: dict[str, PreparedCampaign | Unavailable]
@@ -149,6 +187,7 @@ class DeliveryService:
                 account_id=t.event.account_id,
                 email=t.event.recipient.email,
                 message_id=_message_id(campaigns[t.event.content_key], t.key),
+                round=t.event.round,
             )
             for t in tasks
         ]
@@ -261,17 +300,21 @@ def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> s
     return campaign.message_id(key.campaign_id, key.subscriber_id)
 
 
-def result_event(
-    event: DeliverEmail, outcome: Outcome, message_id: str
-) -> tuple[DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown, str, str]:
-    """The outcome event, its subject and its msg id (one result per recipient and campaign)."""
-    msg_id = subjects.result_msg_id(event.campaign_id, event.recipient.subscriber_id)
+ResultEvent = DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown | DeliveryCancelled
+
+
+def result_event(event: DeliverEmail, outcome: Outcome, message_id: str) -> tuple[ResultEvent, str, str]:
+    """The outcome event, its subject and its msg id (one result per recipient, campaign and round)."""
+    msg_id = subjects.result_msg_id(event.campaign_id, event.recipient.subscriber_id, event.round)
     common = {
         "account_id": event.account_id,
         "campaign_id": event.campaign_id,
         "subscriber_id": event.recipient.subscriber_id,
         "email": event.recipient.email,
+        "round": event.round,
     }
+    if outcome.status is Status.CANCELLED:
+        return DeliveryCancelled(**common), subjects.MAIL_RESULT_CANCELLED, msg_id
     if outcome.status is Status.SENT:
         succeeded = DeliverySucceeded(**common, message_id=message_id, smtp_reply=outcome.smtp_reply)
         return succeeded, subjects.MAIL_RESULT_SUCCEEDED, msg_id
