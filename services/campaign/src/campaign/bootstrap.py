@@ -5,12 +5,13 @@ from pathlib import Path
 from mailstify_contracts import topology
 from mailstify_messaging import PullConsumer
 from mailstify_servicekit import Connections, InternalClient, ServiceSpec, Wiring
+from mailstify_servicekit.periodic import PeriodicLoop
 
 from .adapters.audience import AudienceLists
 from .adapters.unit_of_work import SqlCampaignUnitOfWork
 from .config import Settings
 from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler, unsubscribes_handler
-from .entrypoints.scheduler import DueCampaignStarter
+from .service_layer.handlers import control
 from .service_layer.dependencies import CampaignDependencies
 from .service_layer.ports import UnsubscribeLinks
 
@@ -32,7 +33,13 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependenc
             PullConsumer(connections.js, topology.CAMPAIGN_FANOUTS, fanout_ended_handler(dependencies)),
             PullConsumer(connections.js, topology.CAMPAIGN_RESULTS, delivery_outcomes_handler(dependencies)),
             PullConsumer(connections.js, topology.CAMPAIGN_UNSUBSCRIBES, unsubscribes_handler(dependencies)),
-            DueCampaignStarter(dependencies.uow, settings.schedule_poll_seconds),
+            # The schedule is the campaigns' `send_at` column: a restart loses nothing, and SKIP LOCKED
+            # lets replicas share the work.
+            PeriodicLoop(
+                "starting scheduled campaigns",
+                lambda: control.start_all_due(dependencies.uow),
+                settings.schedule_poll_seconds,
+            ),
         ]
         return Wiring(dependencies, loops=loops, closers=[audience.aclose])
 

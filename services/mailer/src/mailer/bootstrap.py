@@ -5,11 +5,12 @@ from pathlib import Path
 from mailstify_messaging.content import CampaignContentStore
 from mailstify_messaging.control import CampaignControlBoard
 from mailstify_servicekit import Connections, ServiceSpec, Wiring
+from mailstify_servicekit.periodic import PeriodicLoop
 
 from .adapters.smtp_pool import SmtpPool
 from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
-from .entrypoints.consumers import HeldDeliveriesReleaser, delivery_consumer, exhausted_deliveries
+from .entrypoints.consumers import delivery_consumer, exhausted_deliveries
 from .service_layer.campaign_cache import CampaignCache
 from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
@@ -49,7 +50,11 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         # Message loops: shutdown stops them and lets the batch or advisory in hand finish.
         loops = [
             control,
-            HeldDeliveriesReleaser(dependencies, settings.hold_release_seconds),
+            # Polling the held table, not only reacting to the watch, also releases what a replica
+            # held just before it died.
+            PeriodicLoop(
+                "releasing held deliveries", dependencies.deliveries.holds.release_unpaused, settings.hold_release_seconds
+            ),
             delivery_consumer(connections.js, dependencies, settings.batch_size, consumer),
             exhausted_deliveries(
                 connections.nc, connections.js, dependencies, consumer, sweep_interval=settings.exhausted_sweep_seconds

@@ -3,7 +3,6 @@ messages the deliveries consumer gave up on (advisory listener + periodic sweep)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from nats.aio.client import Client
@@ -64,27 +63,3 @@ def exhausted_deliveries(
 
     return ExhaustedMessages(nc, js, spec, handle, sweep_interval=sweep_interval)
 
-
-class HeldDeliveriesReleaser:
-    """A timer (a message loop for the runtime): every `interval` seconds, release the deliveries held
-    for campaigns that are no longer paused. Polling the held table rather than reacting to the
-    control watch alone also releases what a replica held just before it died."""
-
-    def __init__(self, dependencies: MailerDependencies, interval: float):
-        self._holds = dependencies.deliveries.holds
-        self._interval = interval
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self._holds.release_unpaused()
-            except Exception:
-                log.warning("releasing held deliveries failed; retrying at the next pass", exc_info=True)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), self._interval)
-            except TimeoutError:
-                pass

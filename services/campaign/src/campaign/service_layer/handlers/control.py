@@ -98,6 +98,16 @@ async def start_due(uow: CampaignUnitOfWork, now: datetime | None = None) -> int
     return len(due)
 
 
+async def start_all_due(new_uow: Callable[[], CampaignUnitOfWork]) -> int:
+    """Start everything due, a batch per transaction; how many were started."""
+    started = 0
+    while (count := await start_due(new_uow())) > 0:
+        started += count
+        if count < DUE_BATCH:
+            break
+    return started
+
+
 Change = Callable[[Campaign, CampaignUnitOfWork], None]
 
 
