@@ -24,6 +24,7 @@ from .events import (
     FanoutCompleted,
     FanoutFailed,
     Recipient,
+    SubscriberChanged,
     SubscriberUnsubscribed,
     decode_event,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "FanoutCompleted",
     "FanoutFailed",
     "Recipient",
+    "SubscriberChanged",
     "SubscriberUnsubscribed",
     "decode_event",
     "subjects",

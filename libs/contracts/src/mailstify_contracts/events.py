@@ -24,6 +24,8 @@ class CampaignContent(_Value):
     reply_to: str | None = None
     body_html: str
     body_text: str | None = None
+    # The list sent to, for the List-Id header; None in content stored before it was carried.
+    list_id: str | None = None
 
 
 class Recipient(_Value):
@@ -204,6 +206,27 @@ class SubscriberUnsubscribed(Event):
     campaign_id: str | None = None
 
 
+
+SubscriberChange = Literal["added", "updated", "removed", "imported"]
+
+
+class SubscriberChanged(Event):
+    """Something on a list changed, for live list pages: one event per subscriber added, updated or
+    removed through the API, and one per import (`imported`, with its counts, not one per row).
+    `subscriber_id` and `email` are None for an import."""
+
+    type: Literal["audience.subscriber_changed"] = "audience.subscriber_changed"
+
+    list_id: str
+    change: SubscriberChange
+    subscriber_id: str | None = None
+    email: str | None = None
+    status: str | None = None
+    import_id: str | None = None
+    imported: int = Field(default=0, ge=0)
+    updated: int = Field(default=0, ge=0)
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     CampaignSendRequested,
     CampaignTestSendRequested,
@@ -219,6 +242,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SubscriberUnsubscribed,
     CampaignControlChanged,
     DeliveryCancelled,
+    SubscriberChanged,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {e.wire_type(): e for e in ALL_EVENTS}

@@ -28,6 +28,7 @@ CAMPAIGN_CONTROL_BUCKET = "CAMPAIGN_CONTROL"
 
 # On the CAMPAIGN stream (it captures `audience.>`).
 AUDIENCE_SUBSCRIBER_UNSUBSCRIBED = "audience.subscriber.unsubscribed.v1"
+AUDIENCE_SUBSCRIBER_CHANGED = "audience.subscriber.changed.v1"
 
 
 def mail_deliver(campaign_id: str) -> str:

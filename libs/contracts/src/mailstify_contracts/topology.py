@@ -87,6 +87,16 @@ DISPATCHER_SEND_REQUESTS = ConsumerSpec(
     max_ack_pending=100,
     batch_size=1,
 )
+# Test sends and retry-failed rounds: small, quick requests, on a durable of their own so they never
+# wait behind a long fan-out. Never exhausted (as the send requests): a dropped requeue would leave
+# its recipients unretried and the campaign waiting for their outcomes.
+DISPATCHER_NAMED_SENDS = ConsumerSpec(
+    stream="CAMPAIGN",
+    durable="dispatcher-named-sends",
+    filter_subjects=(subjects.CAMPAIGN_TEST_SEND_REQUESTED, subjects.CAMPAIGN_RECIPIENTS_REQUEUED),
+    max_deliver=-1,
+    batch_size=20,
+)
 MAILER_DELIVERIES = ConsumerSpec(
     stream="MAIL",
     durable="mailer-deliver",
@@ -123,12 +133,23 @@ CAMPAIGN_UNSUBSCRIBES = ConsumerSpec(
     max_deliver=-1,
     batch_size=100,
 )
+# Hard bounces suppress the address (idempotent: an address is suppressed once); never gives up, a
+# dropped bounce would let the next campaign mail a dead address again.
+AUDIENCE_BOUNCES = ConsumerSpec(
+    stream="RESULT",
+    durable="audience-bounces",
+    filter_subjects=(subjects.MAIL_RESULT_FAILED,),
+    max_deliver=-1,
+    batch_size=200,
+)
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     DISPATCHER_SEND_REQUESTS,
+    DISPATCHER_NAMED_SENDS,
     MAILER_DELIVERIES,
     CAMPAIGN_FANOUTS,
     CAMPAIGN_RESULTS,
     CAMPAIGN_UNSUBSCRIBES,
+    AUDIENCE_BOUNCES,
 )
 
 CAMPAIGN_CONTENT = KeyValueSpec(

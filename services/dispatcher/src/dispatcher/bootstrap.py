@@ -8,12 +8,13 @@ from mailstify_messaging.content import CampaignContentStore
 from mailstify_servicekit import Connections, InternalClient, ServiceSpec, Wiring
 
 from .adapters.audience import AudienceRecipients
+from .adapters.control import KeyValueCampaignControl
 from .adapters.mail_queue import MailQueuePublisher
 from .adapters.unit_of_work import SqlFanoutUnitOfWork
 from .config import Settings
-from .entrypoints.consumers import send_requested_handler
+from .entrypoints.consumers import named_sends_handler, send_requested_handler
 from .service_layer.dependencies import DispatcherDependencies
-from .service_layer.handlers import Dispatcher
+from .service_layer.handlers import Dispatcher, NamedRecipientSends
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -23,18 +24,23 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[DispatcherDepende
 
     def wire(connections: Connections) -> Wiring[DispatcherDependencies]:
         audience = InternalClient(settings.audience_url, settings.internal_token.get_secret_value())
+        publisher = MailQueuePublisher(connections.js)
+        content = CampaignContentStore(connections.js)
         dependencies = DispatcherDependencies(
             fanouts=Dispatcher(
                 new_uow=lambda: SqlFanoutUnitOfWork(connections.new_transaction()),
                 recipients=AudienceRecipients(audience),
-                publisher=MailQueuePublisher(connections.js),
-                content=CampaignContentStore(connections.js),
+                publisher=publisher,
+                content=content,
+                control=KeyValueCampaignControl(connections.js),
                 page_size=settings.fanout_page_size,
                 max_attempts=settings.fanout_max_attempts,
-            )
+            ),
+            named_sends=NamedRecipientSends(publisher=publisher, content=content),
         )
         loops = [
-            PullConsumer(connections.js, topology.DISPATCHER_SEND_REQUESTS, send_requested_handler(dependencies)),
+            PullConsumer(connections.js, settings.send_requests_consumer, send_requested_handler(dependencies)),
+            PullConsumer(connections.js, topology.DISPATCHER_NAMED_SENDS, named_sends_handler(dependencies)),
         ]
         return Wiring(dependencies, loops=loops, closers=[audience.aclose])
 
@@ -43,5 +49,5 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[DispatcherDepende
         settings=settings,
         migrations=MIGRATIONS,
         wire=wire,
-        consumers=(topology.DISPATCHER_SEND_REQUESTS,),
+        consumers=(settings.send_requests_consumer, topology.DISPATCHER_NAMED_SENDS),
     )

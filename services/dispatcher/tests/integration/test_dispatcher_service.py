@@ -6,32 +6,20 @@ from __future__ import annotations
 
 import uuid
 
-import nats
 import pytest
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
 from nats.js import JetStreamContext
 
-from mailstify_contracts import (
-    CampaignContent,
-    CampaignSendRequested,
-    DeliverEmail,
-    FanoutCompleted,
-    decode_event,
-    subjects,
-    topology,
-)
-from mailstify_devstack.inprocess import consumed_up_to, running_service, stream_events, until
-from mailstify_devstack.inprocess import serve_app
+from mailstify_contracts import CampaignContent, CampaignSendRequested, subjects, topology
+from mailstify_devstack.inprocess import consumed_up_to, running_service, serve_app, until
 from mailstify_messaging import OutgoingMessage, publish
-from mailstify_servicekit import ACCOUNT_HEADER, TOKEN_HEADER
 
 from dispatcher.config import Settings
 from dispatcher.entrypoints.app import create_app
 
+from .conftest import TOKEN, StubAudience, completions_of, deliver_emails_of, forget_campaign, queued_count
+
 pytestmark = pytest.mark.integration
 
-TOKEN = "dispatcher-test-token"
 ACCOUNT = f"acct-{uuid.uuid4().hex[:8]}"
 LIST_ID = "list-2500"
 SUBSCRIBERS = 2500
@@ -43,85 +31,9 @@ CONTENT = CampaignContent(
 )
 
 
-class StubAudience:
-    """The recipients cursor of the internal contract, over subscribers 1..2500 of one list."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, str | None]] = []
-        self.app = FastAPI()
-        self.app.get("/internal/lists/{list_id}/recipients")(self.recipients)
-
-    async def recipients(
-        self,
-        list_id: str,
-        request: Request,
-        after: str | None = None,
-        up_to: str | None = None,
-        limit: int = Query(default=1000, ge=1, le=5000),
-    ) -> JSONResponse:
-        if request.headers.get(TOKEN_HEADER) != TOKEN or request.headers.get(ACCOUNT_HEADER) != ACCOUNT:
-            return JSONResponse({"detail": "not found"}, status_code=404)
-        if list_id != LIST_ID:
-            return JSONResponse({"detail": f"list {list_id} not found"}, status_code=404)
-        self.calls.append({"after": after, "up_to": up_to})
-        bound = int(up_to) if up_to is not None else SUBSCRIBERS
-        start = int(after) + 1 if after is not None else 1
-        ids = list(range(start, min(bound, start + limit - 1) + 1))
-        return JSONResponse(
-            {
-                "items": [
-                    {
-                        "subscriber_id": str(i),
-                        "email": f"s{i}@example.com",
-                        "first_name": f"S{i}",
-                        "last_name": None,
-                        "attributes": {"n": i},
-                    }
-                    for i in ids
-                ],
-                "up_to": str(bound),
-                "next_after": str(ids[-1]) if ids and ids[-1] < bound else None,
-            }
-        )
-
-
 @pytest.fixture
 async def audience() -> StubAudience:
-    return StubAudience()
-
-
-async def deliver_emails_of(js: JetStreamContext, campaign_id: str) -> list[tuple[str, DeliverEmail]]:
-    """(msg id, event) of every DeliverEmail queued for the campaign, read by sequence (MAIL is a
-    work queue: a second consumer on it is not allowed)."""
-    subject = subjects.mail_deliver(campaign_id)
-    found: list[tuple[str, DeliverEmail]] = []
-    seq = 0
-    while True:
-        try:
-            msg = await js.get_msg(topology.MAIL_STREAM.name, seq=seq + 1, subject=subject, next=True)
-        except nats.js.errors.NotFoundError:
-            return found
-        event = decode_event(msg.data)
-        assert isinstance(event, DeliverEmail)
-        found.append((msg.headers["Nats-Msg-Id"], event))
-        seq = msg.seq
-
-
-async def queued_count(js: JetStreamContext, campaign_id: str) -> int:
-    subject = subjects.mail_deliver(campaign_id)
-    info = await js.stream_info(topology.MAIL_STREAM.name, subjects_filter=subject)
-    return (info.state.subjects or {}).get(subject, 0)
-
-
-async def completions_of(js: JetStreamContext, campaign_id: str) -> list[FanoutCompleted]:
-    # Read until every message stored under the subject was seen (the stream is shared with other tests).
-    subject = subjects.CAMPAIGN_FANOUT_COMPLETED
-    info = await js.stream_info(topology.CAMPAIGN_STREAM.name, subjects_filter=subject)
-    stored = (info.state.subjects or {}).get(subject, 0)
-    events = await stream_events(js, topology.CAMPAIGN_STREAM.name, subject, expected=stored, timeout=30)
-    assert len(events) >= stored, f"read {len(events)} of {stored} stored events"
-    return [e for e in events if isinstance(e, FanoutCompleted) and e.campaign_id == campaign_id]
-
+    return StubAudience(ACCOUNT, LIST_ID, range(1, SUBSCRIBERS + 1))
 
 
 async def test_a_list_of_2500_fans_out_exactly_once(
@@ -194,7 +106,4 @@ async def test_a_list_of_2500_fans_out_exactly_once(
                 assert await queued_count(js, campaign_id) == SUBSCRIBERS
                 assert len(await completions_of(js, campaign_id)) == 1
     finally:
-        # MAIL is a shared work queue: leave nothing for a mailer started by a later test.
-        await js.purge_stream(topology.MAIL_STREAM.name, subject=subjects.mail_deliver(campaign_id))
-        kv = await js.key_value(topology.CAMPAIGN_CONTENT.bucket)
-        await kv.purge(campaign_id)
+        await forget_campaign(js, campaign_id)

@@ -18,9 +18,10 @@ from mailstify_messaging import OutgoingMessage, publish
 from dispatcher.config import Settings
 from dispatcher.entrypoints.app import create_app
 
+from .conftest import TOKEN
+
 pytestmark = pytest.mark.integration
 
-TOKEN = "dispatcher-test-token"
 CONTENT = CampaignContent(subject="Hi", from_name="Team", from_email="team@example.com", body_html="<p>Hi</p>")
 
 

@@ -6,10 +6,11 @@ import copy
 from collections.abc import Sequence
 from typing import Self
 
-from mailstify_contracts import CampaignContent, DeliverEmail, Recipient
+from mailstify_contracts import CampaignContent, CampaignSendRequested, ControlState, DeliverEmail, FanoutCompleted, Recipient, subjects
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from dispatcher.domain.fanout import Fanout
+from dispatcher.service_layer.handlers import Dispatcher
 from dispatcher.service_layer.ports import PublishRefused, RecipientPage
 
 
@@ -54,20 +55,36 @@ class FakeMailQueue:
         self.publish_calls = 0
         self.refusals_left = 0
         self.crash_after_publish: int | None = None  # raise after this many successful publishes
+        # (publishes to let through, messages of the next one stored before the process dies)
+        self.crash_mid_publish: tuple[int, int] | None = None
 
     async def publish(self, deliveries: Sequence[DeliverEmail]) -> None:
         self.publish_calls += 1
         if self.refusals_left:
             self.refusals_left -= 1
             raise PublishRefused("maximum messages exceeded")
-        self.published.extend(deliveries)
-        for d in deliveries:
-            self.by_msg_id.setdefault(f"deliver:{d.campaign_id}:{d.recipient.subscriber_id}", d)
+        if self.crash_mid_publish is not None:
+            whole, part = self.crash_mid_publish
+            if whole == 0:
+                self.crash_mid_publish = None
+                self._store(deliveries[:part])
+                raise SimulatedCrash(f"process died after {part} messages of a page")
+            self.crash_mid_publish = (whole - 1, part)
+        self._store(deliveries)
         if self.crash_after_publish is not None:
             self.crash_after_publish -= 1
             if self.crash_after_publish < 0:
                 self.crash_after_publish = None
                 raise SimulatedCrash("process died after the page was acknowledged")
+
+    def _store(self, deliveries: Sequence[DeliverEmail]) -> None:
+        self.published.extend(deliveries)
+        for d in deliveries:
+            self.by_msg_id.setdefault(subjects.deliver_msg_id(d.campaign_id, d.recipient.subscriber_id, d.round), d)
+
+    def subscribers(self) -> list[int]:
+        """Distinct subscribers queued (what JetStream keeps), in id order."""
+        return sorted(int(d.recipient.subscriber_id) for d in self.by_msg_id.values())
 
 
 class SimulatedCrash(Exception):
@@ -82,6 +99,22 @@ class FakeContentStore:
     async def put(self, key: str, content: CampaignContent) -> None:
         self.puts += 1
         self.values[key] = content
+
+
+class FakeControl:
+    """The campaigns' control states; `script` gives the state answered on each read, in turn (the
+    last one repeats), for a campaign that changes state mid-fan-out."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, ControlState] = {}
+        self.script: list[ControlState] = []
+        self.reads = 0
+
+    async def state(self, campaign_id: str) -> ControlState:
+        self.reads += 1
+        if self.script:
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return self.states.get(campaign_id, "active")
 
 
 class FakeFanoutRepository:
@@ -117,3 +150,46 @@ class FakeDispatcherUnitOfWork(FakeUnitOfWork):
 
     def on_commit(self) -> None:
         self.committed = self._rows
+
+
+CONTENT = CampaignContent(subject="Hi", from_name="Team", from_email="team@example.com", body_html="<p>Hi</p>")
+
+
+def request(campaign_id: str = "camp-1", list_id: str = "list-1") -> CampaignSendRequested:
+    return CampaignSendRequested(account_id="acct-1", campaign_id=campaign_id, list_id=list_id, content=CONTENT)
+
+
+class Harness:
+    """A Dispatcher over fakes: subscribers 1..`recipients` on list-1, every campaign active."""
+
+    def __init__(self, recipients: int, page_size: int = 1000, max_attempts: int = 10):
+        self.uow = FakeDispatcherUnitOfWork()
+        self.recipients = FakeRecipients(recipients)
+        self.queue = FakeMailQueue()
+        self.content = FakeContentStore()
+        self.control = FakeControl()
+        self.sleeps: list[float] = []
+        self.progress_calls = 0
+
+        async def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        self.dispatcher = Dispatcher(
+            new_uow=self.uow,
+            recipients=self.recipients,
+            publisher=self.queue,
+            content=self.content,
+            control=self.control,
+            page_size=page_size,
+            max_attempts=max_attempts,
+            sleep=sleep,
+        )
+
+    async def progress(self) -> None:
+        self.progress_calls += 1
+
+    async def run(self, req: CampaignSendRequested | None = None):
+        return await self.dispatcher.fan_out(req or request(), self.progress)
+
+    def completions(self) -> list[tuple[FanoutCompleted, str, str | None]]:
+        return [(e, s, m) for e, s, m in self.uow.events if isinstance(e, FanoutCompleted)]

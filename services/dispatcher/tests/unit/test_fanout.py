@@ -4,49 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mailstify_contracts import CampaignContent, CampaignSendRequested, FanoutCompleted, subjects
+from mailstify_contracts import Recipient, subjects
 from mailstify_servicekit import UpstreamUnavailable
 
-from dispatcher.service_layer.handlers import Dispatcher
-
-from .fakes import FakeContentStore, FakeMailQueue, FakeRecipients, FakeDispatcherUnitOfWork, SimulatedCrash
-
-CONTENT = CampaignContent(subject="Hi", from_name="Team", from_email="team@example.com", body_html="<p>Hi</p>")
-
-
-def request(campaign_id: str = "camp-1", list_id: str = "list-1") -> CampaignSendRequested:
-    return CampaignSendRequested(account_id="acct-1", campaign_id=campaign_id, list_id=list_id, content=CONTENT)
-
-
-class Harness:
-    def __init__(self, recipients: int, page_size: int = 1000):
-        self.uow = FakeDispatcherUnitOfWork()
-        self.recipients = FakeRecipients(recipients)
-        self.queue = FakeMailQueue()
-        self.content = FakeContentStore()
-        self.sleeps: list[float] = []
-        self.progress_calls = 0
-
-        async def sleep(seconds: float) -> None:
-            self.sleeps.append(seconds)
-
-        self.dispatcher = Dispatcher(
-            new_uow=self.uow,
-            recipients=self.recipients,
-            publisher=self.queue,
-            content=self.content,
-            page_size=page_size,
-            sleep=sleep,
-        )
-
-    async def progress(self) -> None:
-        self.progress_calls += 1
-
-    async def run(self, req: CampaignSendRequested | None = None):
-        return await self.dispatcher.fan_out(req or request(), self.progress)
-
-    def completions(self) -> list[tuple[FanoutCompleted, str, str | None]]:
-        return [(e, s, m) for e, s, m in self.uow.events if isinstance(e, FanoutCompleted)]
+from .fakes import CONTENT, Harness, SimulatedCrash, request
 
 
 async def test_every_recipient_gets_one_message_and_the_total_is_exact() -> None:
@@ -100,7 +61,8 @@ async def test_a_crash_between_publish_and_checkpoint_resumes_without_double_cou
 
     fanout = await h.run()  # the redelivered request
 
-    assert h.recipients.calls[-2]["after"] == "10"  # resumed at the checkpoint, page 2 again
+    # Page 2 was republished as recorded, not fetched again; the next fetch starts after it.
+    assert [c["after"] for c in h.recipients.calls] == [None, "10", "20"]
     assert len(h.queue.by_msg_id) == 25
     # Only the page published but not checkpointed went out twice (its copies share msg ids).
     again = sorted(int(d.recipient.subscriber_id) for d in h.queue.published)
@@ -150,15 +112,24 @@ async def test_an_unreachable_audience_keeps_the_checkpoint_for_the_retry() -> N
     assert [e.total for e, _, _ in h.completions()] == [20]
 
 
+PAGE = [Recipient(subscriber_id=str(i), email=f"s{i}@example.com") for i in range(1, 11)]
+
+
 async def test_a_worker_that_lost_the_race_stops() -> None:
     h = Harness(recipients=20, page_size=10)
     await h.dispatcher._start(request())
     stale = await h.dispatcher._start(request())
     # Another worker checkpoints first...
     fresh = await h.dispatcher._start(request())
-    fresh.advance("10", 10)
+    fresh.record(PAGE, "10")
     assert await h.dispatcher._save(fresh)
-    # ...so the stale copy's checkpoint is refused.
-    stale.advance("10", 10)
+    # ...so the stale copy's recorded page is refused...
+    stale.record(PAGE, "10")
     assert not await h.dispatcher._save(stale)
-    assert h.uow.committed["camp-1"].published == 10
+    # ...and so is a checkpoint of a page that a redelivery finished publishing first.
+    other = await h.dispatcher._start(request())
+    other.checkpoint()
+    assert await h.dispatcher._save(other)
+    fresh.checkpoint()
+    assert not await h.dispatcher._save(fresh)
+    assert h.uow.committed["camp-1"].published == 10 and h.uow.committed["camp-1"].pending is None

@@ -9,7 +9,7 @@ from mailstify_servicekit import UpstreamUnavailable
 from dispatcher.domain.fanout import Fanout
 from dispatcher.service_layer.handlers import Dispatcher
 
-from .fakes import FakeContentStore, FakeDispatcherUnitOfWork, FakeMailQueue, FakeRecipients
+from .fakes import FakeContentStore, FakeControl, FakeDispatcherUnitOfWork, FakeMailQueue, FakeRecipients
 
 CONTENT = CampaignContent(subject="Hi", from_name="Team", from_email="team@example.com", body_html="<p>Hi</p>")
 REQUEST = CampaignSendRequested(account_id="acct-1", campaign_id="camp-1", list_id="list-1", content=CONTENT)
@@ -36,6 +36,7 @@ def dispatcher(recipients: FakeRecipients, max_attempts: int = 3) -> tuple[Dispa
             recipients=recipients,
             publisher=FakeMailQueue(),
             content=FakeContentStore(),
+            control=FakeControl(),
             page_size=10,
             max_attempts=max_attempts,
         ),

@@ -23,7 +23,7 @@ class MailQueuePublisher:
             OutgoingMessage.for_event(
                 d,
                 subjects.mail_deliver(d.campaign_id),
-                msg_id=subjects.deliver_msg_id(d.campaign_id, d.recipient.subscriber_id),
+                msg_id=subjects.deliver_msg_id(d.campaign_id, d.recipient.subscriber_id, d.round),
             )
             for d in deliveries
         ]

@@ -4,6 +4,7 @@ the two in step."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = sa.MetaData()
 
@@ -21,4 +22,8 @@ fanouts = sa.Table(
     sa.Column("failure_reason", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # The page recorded before publishing and not yet checkpointed: its recipients (Recipient
+    # snapshots, in order) and the cursor after it; NULL recipients when there is none.
+    sa.Column("pending_recipients", JSONB(none_as_null=True)),
+    sa.Column("pending_next_after", sa.Text),
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .handlers import Dispatcher
+from .handlers import Dispatcher, NamedRecipientSends
 
 
 @dataclass(frozen=True)
 class DispatcherDependencies:
     fanouts: Dispatcher
+    named_sends: NamedRecipientSends

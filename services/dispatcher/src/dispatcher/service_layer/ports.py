@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailstify_contracts import CampaignContent, DeliverEmail, Recipient
+from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Recipient
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.fanout import Fanout
@@ -44,6 +44,12 @@ class DeliveryPublisher(Protocol):
 
 class ContentStore(Protocol):
     async def put(self, key: str, content: CampaignContent) -> None: ...
+
+
+class CampaignControl(Protocol):
+    async def state(self, campaign_id: str) -> ControlState:
+        """The campaign's control state as the campaign service last wrote it (active when never written)."""
+        ...
 
 
 class FanoutRepository(Protocol):

@@ -1,11 +1,15 @@
 """The fan-out: from one CampaignSendRequested to one DeliverEmail per recipient, then FanoutCompleted.
 
 Crash-safe and idempotent by construction:
-- progress is checkpointed per page, after the mail queue acknowledged the page, so a redelivered
-  request resumes where the last checkpoint left off (and does nothing once complete);
-- a page published but not checkpointed is published again on resume, and JetStream drops the copies
-  by msg id; the count advances only at the checkpoint, so the total is exact;
+- each page's recipients are recorded (saved) before the first of them is published, and the count
+  advances at the page's checkpoint, after the mail queue acknowledged all of it;
+- a page recorded but not checkpointed is republished on resume exactly as recorded — not fetched
+  again, the list may have changed — and JetStream drops the copies by msg id: the total is exactly
+  the set of recipients published, whatever the crash and whatever changed before the resume;
 - completion and the FanoutCompleted event are one transaction (outbox);
+- the campaign's control state is read before every page: `paused` stops after the last checkpoint
+  (the request is acked; the resume's new request carries on from there), `cancelled` completes the
+  fan-out with the recipients published so far as its total;
 - a request that keeps failing (audience down or erring, anything else) is given up on after
   `max_attempts` deliveries: the fan-out is marked failed and FanoutFailed staged in one transaction,
   so the campaign ends visibly `failed` instead of staying `sending` (decision 0007).
@@ -22,8 +26,16 @@ from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects, u
 from mailstify_messaging.retry import backoff_delay
 from mailstify_servicekit.errors import ServiceError
 
-from ..domain.fanout import Fanout
-from .ports import ContentStore, DeliveryPublisher, FanoutUnitOfWork, PublishRefused, RecipientPage, RecipientSource
+from ...domain.fanout import Fanout, PendingPage
+from ..ports import (
+    CampaignControl,
+    ContentStore,
+    DeliveryPublisher,
+    FanoutUnitOfWork,
+    PublishRefused,
+    RecipientPage,
+    RecipientSource,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,7 @@ class Dispatcher:
     recipients: RecipientSource
     publisher: DeliveryPublisher
     content: ContentStore
+    control: CampaignControl
     page_size: int = 1000
     # Deliveries of one send request before its fan-out is given up on (Settings.fanout_max_attempts).
     max_attempts: int = 10
@@ -49,7 +62,7 @@ class Dispatcher:
 
     async def attempt(self, request: CampaignSendRequested, attempt: int, progress: Progress = _no_progress) -> bool:
         """Delivery number `attempt` (from 1) of a send request: fan out or resume. True when the request
-        is settled (fanned out, or given up on: ack it), False to have it redelivered later.
+        is settled (fanned out, held by a pause, or given up on: ack it), False to have it redelivered later.
 
         Any error counts, not only a `ServiceError` from the audience service: on the last attempt the
         fan-out is failed with the reason, whatever it was, so no campaign waits for a fan-out forever."""
@@ -90,7 +103,8 @@ class Dispatcher:
             # Another worker checkpointed meanwhile: read it again; it may even have completed.
 
     async def fan_out(self, request: CampaignSendRequested, progress: Progress = _no_progress) -> Fanout:
-        """Fan the campaign out, or resume it; returns the fan-out as it stands when this call is done.
+        """Fan the campaign out, or resume it; returns the fan-out as it stands when this call is done
+        (ended, or held by a pause, or left to another worker that advanced it meanwhile).
 
         `progress` is awaited after every page (the caller extends its message's ack deadline there)."""
         fanout = await self._start(request)
@@ -99,32 +113,45 @@ class Dispatcher:
         # Before any DeliverEmail can reach a mailer; put is an overwrite, so a resume repeats it harmlessly.
         await self.content.put(request.campaign_id, request.content)
         while True:
-            page = await self.recipients.page(
-                fanout.account_id,
-                fanout.list_id,
-                after=fanout.last_subscriber_id,
-                up_to=fanout.up_to,
-                limit=self.page_size,
-            )
-            if page is None:
-                log.warning(
-                    "list %s of campaign %s is gone; completing the fan-out", fanout.list_id, fanout.campaign_id
-                )
-                page = RecipientPage(items=[], up_to=fanout.up_to, next_after=None)
-            if fanout.up_to is None and page.up_to is not None:
-                fanout.pin(page.up_to)
-                if not await self._save(fanout):
-                    return fanout
-            if page.items:
-                await self._publish(fanout, page, progress)
-            last_page = page.next_after is None
-            fanout.advance(page.next_after or (page.items[-1].subscriber_id if page.items else None), len(page.items))
-            if not await self._save(fanout, complete=last_page):
+            # A page recorded before a crash goes out as recorded, whatever the control state: some of
+            # it may be queued already, and the mailers hold (or cancel) what a pause (or cancel) stops.
+            pending = fanout.pending or await self._next_page(fanout)
+            if pending is None:
+                return fanout
+            await self._publish(fanout, pending, progress)
+            page = fanout.checkpoint()
+            if not await self._save(fanout, complete=page.last):
                 return fanout
             await progress()
-            if last_page:
+            if page.last:
                 log.info("fan-out of campaign %s complete: %d recipients", fanout.campaign_id, fanout.published)
                 return fanout
+
+    async def _next_page(self, fanout: Fanout) -> PendingPage | None:
+        """Fetch and record the next page; None when the campaign is paused or cancelled (or another
+        worker advanced the fan-out meanwhile): nothing more to publish now."""
+        state = await self.control.state(fanout.campaign_id)
+        if state == "paused":
+            log.info("campaign %s is paused; fan-out held at %d recipients", fanout.campaign_id, fanout.published)
+            return None
+        if state == "cancelled":
+            if await self._save(fanout, complete=True):
+                log.info("campaign %s cancelled; fan-out ends at %d recipients", fanout.campaign_id, fanout.published)
+            return None
+        page = await self.recipients.page(
+            fanout.account_id,
+            fanout.list_id,
+            after=fanout.last_subscriber_id,
+            up_to=fanout.up_to,
+            limit=self.page_size,
+        )
+        if page is None:
+            log.warning("list %s of campaign %s is gone; completing the fan-out", fanout.list_id, fanout.campaign_id)
+            page = RecipientPage(items=[], up_to=fanout.up_to, next_after=None)
+        if fanout.up_to is None and page.up_to is not None:
+            fanout.pin(page.up_to)
+        pending = fanout.record(page.items, page.next_after)
+        return pending if await self._save(fanout) else None
 
     async def _start(self, request: CampaignSendRequested) -> Fanout:
         async with self.new_uow() as uow:
@@ -141,8 +168,10 @@ class Dispatcher:
             created_at=utcnow(),
         )
 
-    async def _publish(self, fanout: Fanout, page: RecipientPage, progress: Progress) -> None:
+    async def _publish(self, fanout: Fanout, page: PendingPage, progress: Progress) -> None:
         """Publish one page until the mail queue takes all of it: a full queue is waited out, never dropped."""
+        if not page.recipients:
+            return
         deliveries = [
             DeliverEmail(
                 account_id=fanout.account_id,
@@ -150,7 +179,7 @@ class Dispatcher:
                 recipient=recipient,
                 content_key=fanout.campaign_id,
             )
-            for recipient in page.items
+            for recipient in page.recipients
         ]
         attempt = 0
         while True:
@@ -167,8 +196,9 @@ class Dispatcher:
                 await self.sleep(delay)
 
     async def _save(self, fanout: Fanout, *, complete: bool = False) -> bool:
-        """Checkpoint (and on the last page complete + stage FanoutCompleted) in one short transaction.
-        False when another worker advanced this fan-out meanwhile: it carries on, this one stops."""
+        """Save a step (a recorded page, a checkpoint; with `complete` also the completion and its
+        FanoutCompleted) in one short transaction. False when another worker advanced this fan-out
+        meanwhile: it carries on, this one stops."""
         async with self.new_uow() as uow:
             if complete:
                 uow.emit(
