@@ -41,6 +41,15 @@ async def test_malformed_requests_get_a_clear_client_error(api: Api) -> None:
         ("POST", f"{campaign_path}/send", NOT_JSON),
         ("POST", f"{campaign_path}/send", {"json": {"send_at": "tomorrow-ish"}}),
         ("PATCH", campaign_path, {"json": {"subject": 42}}),
+        # A line break in a header field would be header injection.
+        ("POST", "/campaigns", {"json": {**valid, "subject": "Hi\r\nBcc: victim@example.com"}}),
+        ("PATCH", campaign_path, {"json": {"from_name": "Team\nBcc: victim@example.com"}}),
+        ("PATCH", campaign_path, {"json": {"reply_to": "ops@example.com\r\nBcc: victim@example.com"}}),
+        ("POST", f"{campaign_path}/send", {"json": {"send_at": "2001-01-01T00:00:00Z"}}),
+        ("POST", f"{campaign_path}/pause", {}),
+        ("POST", f"{campaign_path}/test", {"json": {"emails": []}}),
+        ("POST", f"{campaign_path}/test", {"json": {"emails": ["a@example.com"], "subscriber_id": "nobody"}}),
+        ("POST", f"{campaign_path}/retry-failed", {}),
         ("GET", f"{campaign_path}/deliveries?limit=-5", {}),
     ]
     for method, path, kwargs in cases:

@@ -301,3 +301,12 @@ async def test_duplicate_makes_a_new_draft_from_any_campaign(uow, lists) -> None
     )
     with pytest.raises(NotFound):
         await campaigns.duplicate_campaign(uow, "someone-else", campaign.id)
+
+
+@pytest.mark.parametrize("field", ["subject", "from_name", "reply_to"])
+async def test_a_line_break_in_a_header_field_is_refused(uow, lists, field) -> None:
+    value = "ops@example.com\r\nBcc: victim@example.com" if field == "reply_to" else "Hi\r\nBcc: victim@example.com"
+    campaign = await new_campaign(uow, lists)
+    with pytest.raises(InvalidInput, match=f"^{field}: "):
+        await campaigns.update_campaign(uow, lists, ACCOUNT, campaign.id, {field: value})
+    assert uow.committed_campaigns[campaign.id].subject == "Hello {{ subscriber.first_name }}"

@@ -232,6 +232,7 @@ class Campaign:
             reply_to=self.reply_to,
             body_html=self.body_html,
             body_text=self.body_text,
+            list_id=self.list_id,
         )
 
     def status_changed(self) -> CampaignStatusChanged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ from ..ports import CampaignUnitOfWork, DeliveryRecord, ListDirectory
 # Fields a client may set; the rest is the campaign's own state.
 EDITABLE_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "reply_to", "body_html", "body_text")
 REQUIRED_FIELDS = ("name", "subject", "list_id", "from_name", "from_email", "body_html")
+HEADER_FIELDS = ("subject", "from_name", "from_email", "reply_to")
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x85\u2028\u2029]")
 
 
 def _address(field: str, value: str) -> str:
@@ -36,6 +39,10 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     for name in ("name", "subject", "from_name", "list_id"):
         if name in cleaned and not cleaned[name].strip():
             raise InvalidInput(f"{name}: must not be empty")
+    for name in HEADER_FIELDS:
+        # Each becomes (part of) a header line: a line break there would be header injection.
+        if isinstance(cleaned.get(name), str) and _LINE_BREAKS.search(cleaned[name]):
+            raise InvalidInput(f"{name}: must be a single line (no line breaks)")
     if "from_email" in cleaned:
         cleaned["from_email"] = _address("from_email", cleaned["from_email"])
     if cleaned.get("reply_to"):
