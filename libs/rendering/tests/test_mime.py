@@ -9,6 +9,7 @@ import pytest
 from mailstify_contracts import CampaignContent, Recipient
 from mailstify_rendering import PreparedCampaign
 from mailstify_rendering import (
+    HeaderOptions,
     MessageFields,
     MimeSkeleton,
     UnsupportedAddress,
@@ -26,6 +27,7 @@ UNICODE_CONTENT = CampaignContent(
 
 def fields(**overrides) -> MessageFields:
     values = {
+        "campaign_id": "c1",
         "to_email": "jane@example.com",
         "to_name": "Jane Doe",
         "subject": "Hello Jane",
@@ -66,7 +68,18 @@ CASES = {
         fields(to_name="", subject="Ünïcödé " * 30, text="", html=""),
     ),
     "test recipient id": (ASCII_CONTENT, fields(message_id=message_id("c1", "test:jane@example.com", "news@acme.test"))),
+    "list id, mailto and a sender id": (
+        ASCII_CONTENT.model_copy(update={"list_id": "list:7"}),
+        fields(),
+        HeaderOptions(unsubscribe_mailto="unsubscribe@acme.test", feedback_id_sender="acme-mail"),
+    ),
 }
+DEFAULT_OPTIONS = HeaderOptions()
+
+
+def case_of(name: str) -> tuple[CampaignContent, MessageFields, HeaderOptions]:
+    content, message_fields, *options = CASES[name]
+    return content, message_fields, (options[0] if options else DEFAULT_OPTIONS)
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -75,9 +88,9 @@ def parse(data: bytes) -> EmailMessage:
 
 @pytest.mark.parametrize("case", CASES)
 def test_fast_path_parses_like_the_email_package(case):
-    content, message_fields = CASES[case]
-    fast = parse(MimeSkeleton(content).build(message_fields))
-    slow = parse(build_reference_message(content, message_fields).as_bytes(policy=policy.SMTP))
+    content, message_fields, options = case_of(case)
+    fast = parse(MimeSkeleton(content, options=options).build(message_fields))
+    slow = parse(build_reference_message(content, message_fields, options).as_bytes(policy=policy.SMTP))
 
     assert sorted(k.lower() for k in fast.keys()) == sorted(k.lower() for k in slow.keys())
     for name in slow.keys():
@@ -101,8 +114,8 @@ def test_fast_path_parses_like_the_email_package(case):
 
 @pytest.mark.parametrize("case", CASES)
 def test_fast_path_keeps_line_limits(case):
-    content, message_fields = CASES[case]
-    data = MimeSkeleton(content).build(message_fields)
+    content, message_fields, options = case_of(case)
+    data = MimeSkeleton(content, options=options).build(message_fields)
     head, _, body = data.partition(b"\r\n\r\n")
     assert data.isascii()
     assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from mailstify_contracts import CampaignContent, Recipient
 
 from .environment import DEFAULT_LIMITS, RenderError, RenderLimits, environment
-from .mime import MessageFields, MimeSkeleton, UnsupportedAddress, message_id, recipient_name
+from .mime import (
+    DEFAULT_HEADER_OPTIONS,
+    HeaderOptions,
+    MessageFields,
+    MimeSkeleton,
+    UnsupportedAddress,
+    message_id,
+    recipient_name,
+)
 from .templates import CampaignTemplates, RenderedContent, compile_campaign, compile_template
 
 # Who a template is test-rendered for at save time.
@@ -68,17 +76,26 @@ def render_preview(content: CampaignContent, recipient: Recipient, unsubscribe_u
 @dataclass(frozen=True)
 class PreparedCampaign:
     """A campaign prepared for sending: templates compiled and MIME skeleton encoded once, then one
-    message per recipient from them."""
+    message per recipient from them.
+
+    The mailer sends what `build` returns, DKIM-signed when it has a key (the signature is one header
+    prepended, the rest byte for byte this); a campaign preview shows the same message unsigned,
+    since the campaign service never holds the signing key."""
 
     content: CampaignContent
     templates: CampaignTemplates
     skeleton: MimeSkeleton
 
     @classmethod
-    def prepare(cls, content: CampaignContent, limits: RenderLimits = DEFAULT_LIMITS) -> PreparedCampaign:
+    def prepare(
+        cls,
+        content: CampaignContent,
+        limits: RenderLimits = DEFAULT_LIMITS,
+        options: HeaderOptions = DEFAULT_HEADER_OPTIONS,
+    ) -> PreparedCampaign:
         """Raises RenderError when no message can be built from this content."""
         try:
-            skeleton = MimeSkeleton(content)
+            skeleton = MimeSkeleton(content, options=options)
         except UnsupportedAddress as exc:
             raise RenderError(f"invalid sender: {exc}", field="from_email") from exc
         return cls(content=content, templates=compile_campaign(content, limits), skeleton=skeleton)
@@ -94,6 +111,7 @@ class PreparedCampaign:
         rendered = self.templates.render(recipient, unsubscribe_url)
         return self.skeleton.build(
             MessageFields(
+                campaign_id=campaign_id,
                 to_email=recipient.email,
                 to_name=recipient_name(recipient.first_name, recipient.last_name),
                 subject=rendered.subject,

@@ -1,4 +1,8 @@
-"""The wire form of a campaign email: multipart/alternative (text + HTML), both quoted-printable UTF-8.
+"""The wire form of a campaign email: multipart/alternative (text + HTML), both quoted-printable UTF-8,
+with the headers bulk mail is expected to carry: a deterministic Message-ID, Date, List-Unsubscribe
+(https, plus mailto when configured) with One-Click (RFC 8058), List-Id (RFC 2919), Precedence: bulk,
+Feedback-ID, Reply-To when set. DKIM signing is the mailer's (it alone holds the key): this is the
+message before its signature.
 
 Building a message with Python's `email` package costs about four times the SMTP send itself
 (MACHINE-NOTES.md), so the hot path is `MimeSkeleton`: every byte that is the same for all recipients
@@ -30,6 +34,8 @@ _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+( [A-Za-z0-9!#$%&'*+
 # An ASCII address without anything that could break out of its header or SMTP command.
 _PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@\x00-\x1f\x7f]+@[^\s<>()\[\]\\,;:\"@\x00-\x1f\x7f]+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
+# The sender id closing a Feedback-ID: ":" separates its fields, and it must stay one header token.
+_FEEDBACK_SENDER = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class UnsupportedAddress(ValueError):
@@ -37,9 +43,33 @@ class UnsupportedAddress(ValueError):
 
 
 @dataclass(frozen=True)
-class MessageFields:
-    """Everything that differs between two recipients of one campaign."""
+class HeaderOptions:
+    """The headers an operator configures for every campaign message (the mailer's settings); the
+    defaults are what a campaign preview shows."""
 
+    # An address that takes unsubscribe requests by mail, offered beside the https link.
+    unsubscribe_mailto: str | None = None
+    # The last field of Feedback-ID (Gmail's SenderId): the same for all mail of this platform.
+    feedback_id_sender: str = "mailstify"
+
+    def __post_init__(self) -> None:
+        if self.unsubscribe_mailto is not None:
+            checked_address(self.unsubscribe_mailto)
+        if not _FEEDBACK_SENDER.fullmatch(self.feedback_id_sender):
+            raise ValueError(
+                f"feedback id sender {self.feedback_id_sender!r} must be letters, digits, '.', '_' or '-'"
+            )
+
+
+DEFAULT_HEADER_OPTIONS = HeaderOptions()
+
+
+@dataclass(frozen=True)
+class MessageFields:
+    """Everything that differs between two recipients of one campaign (and the campaign's id: test
+    sends build a campaign's message from content of their own)."""
+
+    campaign_id: str
     to_email: str
     to_name: str
     subject: str
@@ -56,17 +86,40 @@ def message_id(campaign_id: str, subscriber_id: str, from_email: str) -> str:
     Ids are percent-escaped (dots too) so that any id yields a valid dot-atom and the mapping stays
     one-to-one; typical ids (digits, UUIDs) come through unchanged.
     """
-    domain = from_email.rpartition("@")[2] or "mailstify.invalid"
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        domain = "mailstify.invalid"
     left = f"{_id_atom(campaign_id)}.{_id_atom(subscriber_id)}"
-    return f"<{left}@{domain}>"
+    return f"<{left}@{_sender_domain(from_email)}>"
 
 
 def _id_atom(value: str) -> str:
     return quote(value, safe="").replace(".", "%2E") or "%00"
+
+
+def _sender_domain(from_email: str) -> str:
+    domain = from_email.rpartition("@")[2]
+    try:
+        return domain.encode("idna").decode("ascii") or "mailstify.invalid"
+    except UnicodeError:
+        return "mailstify.invalid"
+
+
+def list_id(list_or_campaign_id: str, from_email: str) -> str:
+    """RFC 2919: a label unique to the list under a domain of the sender's. Content stored before it
+    carried the list id is labelled by its campaign instead."""
+    return f"<{_id_atom(list_or_campaign_id)}.{_sender_domain(from_email)}>"
+
+
+def feedback_id(campaign_id: str, list_or_campaign_id: str, sender: str) -> str:
+    """Gmail's Feedback-ID `a:b:SenderId`: complaint rates per campaign and per list."""
+    return f"{_id_atom(campaign_id)}:{_id_atom(list_or_campaign_id)}:{sender}"
+
+
+def list_unsubscribe(unsubscribe_url: str, mailto: str | None) -> str:
+    """The https link first (the one RFC 8058's one-click POST goes to); the mailto's subject carries
+    the link's token, so whoever handles that mailbox knows who to unsubscribe."""
+    if mailto is None:
+        return f"<{unsubscribe_url}>"
+    token = quote(unsubscribe_url.rstrip("/").rpartition("/")[2], safe="")
+    return f"<{unsubscribe_url}>,\r\n <mailto:{mailto}?subject=unsubscribe%20{token}>"
 
 
 def recipient_name(first_name: str | None, last_name: str | None) -> str:
@@ -76,7 +129,14 @@ def recipient_name(first_name: str | None, last_name: str | None) -> str:
 class MimeSkeleton:
     """The campaign-constant bytes of a message, encoded once; `build` fills in one recipient."""
 
-    def __init__(self, content: CampaignContent, boundary: str | None = None):
+    def __init__(
+        self,
+        content: CampaignContent,
+        boundary: str | None = None,
+        options: HeaderOptions = DEFAULT_HEADER_OPTIONS,
+    ):
+        self._content = content
+        self._options = options
         # "=_" cannot occur in quoted-printable output ("=" is always followed by hex digits or a
         # line break), so the boundary can never collide with a part's content.
         self.boundary = boundary or f"=_mailstify_{secrets.token_hex(12)}"
@@ -90,6 +150,7 @@ class MimeSkeleton:
             + reply_to
             + b"MIME-Version: 1.0\r\n"
             + b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+            + b"Precedence: bulk\r\n"
             + f'Content-Type: multipart/alternative;\r\n boundary="{self.boundary}"\r\n'.encode()
             + CRLF
         )
@@ -104,6 +165,8 @@ class MimeSkeleton:
             + b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         )
         self._closing = CRLF + boundary_line + b"--\r\n"
+        # A skeleton serves one campaign in practice: its list headers are encoded once, not per message.
+        self._campaign_headers: tuple[str, bytes] = ("", b"")
 
     def build(self, fields: MessageFields) -> bytes:
         return b"".join(
@@ -112,7 +175,8 @@ class MimeSkeleton:
                 _unstructured("Subject", fields.subject),
                 _header("Date", fields.date),
                 _header("Message-ID", fields.message_id),
-                _header("List-Unsubscribe", f"<{fields.unsubscribe_url}>"),
+                _header("List-Unsubscribe", list_unsubscribe(fields.unsubscribe_url, self._options.unsubscribe_mailto)),
+                self._list_headers(fields.campaign_id),
                 self._static_headers,
                 self._text_head,
                 quoted_printable(fields.text),
@@ -122,8 +186,20 @@ class MimeSkeleton:
             )
         )
 
+    def _list_headers(self, campaign_id: str) -> bytes:
+        cached_for, encoded = self._campaign_headers
+        if cached_for != campaign_id or not encoded:
+            label = self._content.list_id or campaign_id
+            encoded = _header("List-Id", list_id(label, self._content.from_email)) + _header(
+                "Feedback-ID", feedback_id(campaign_id, label, self._options.feedback_id_sender)
+            )
+            self._campaign_headers = (campaign_id, encoded)
+        return encoded
 
-def build_reference_message(content: CampaignContent, fields: MessageFields) -> EmailMessage:
+
+def build_reference_message(
+    content: CampaignContent, fields: MessageFields, options: HeaderOptions = DEFAULT_HEADER_OPTIONS
+) -> EmailMessage:
     """The same message built with the email package: slow, obviously right; the fast path's oracle."""
     message = EmailMessage()
     message["From"] = Address(content.from_name, addr_spec=content.from_email)
@@ -133,8 +209,16 @@ def build_reference_message(content: CampaignContent, fields: MessageFields) -> 
     message["Message-ID"] = fields.message_id
     if content.reply_to:
         message["Reply-To"] = Address(addr_spec=content.reply_to)
-    message["List-Unsubscribe"] = f"<{fields.unsubscribe_url}>"
+    links = [f"<{fields.unsubscribe_url}>"]
+    if options.unsubscribe_mailto:
+        token = fields.unsubscribe_url.rpartition("/")[2]
+        links.append(f"<mailto:{options.unsubscribe_mailto}?subject=unsubscribe%20{token}>")
+    message["List-Unsubscribe"] = ", ".join(links)
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    label = content.list_id or fields.campaign_id
+    message["List-Id"] = list_id(label, content.from_email)
+    message["Feedback-ID"] = feedback_id(fields.campaign_id, label, options.feedback_id_sender)
+    message["Precedence"] = "bulk"
     message.set_content(fields.text, cte="quoted-printable")
     message.add_alternative(fields.html, subtype="html", cte="quoted-printable")
     return message

@@ -7,6 +7,7 @@ from mailstify_messaging.control import CampaignControlBoard
 from mailstify_servicekit import Connections, ServiceSpec, Wiring
 from mailstify_servicekit.periodic import PeriodicLoop
 
+from .adapters.dkim import DkimSigner, SigningSender
 from .adapters.smtp_pool import SmtpPool
 from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
@@ -15,7 +16,7 @@ from .service_layer.campaign_cache import CampaignCache
 from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
 from .service_layer.handlers.exhausted import GiveUpService
-from .service_layer.ports import MailerUnitOfWork
+from .service_layer.ports import MailerUnitOfWork, Sender
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -24,18 +25,29 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
     settings = settings or Settings()
     # The deliveries consumer gives up exactly when the configured retry schedule does.
     consumer = settings.deliveries_consumer
+    # Loaded once (and an unusable key refused) before anything connects.
+    signer = (
+        DkimSigner(settings.dkim_selector, settings.dkim_domain, settings.dkim_private_key_pem())
+        if settings.dkim_selector and settings.dkim_domain
+        else None
+    )
 
     def wire(connections: Connections) -> Wiring[MailerDependencies]:
         def unit_of_work() -> MailerUnitOfWork:
             return SqlMailerUnitOfWork(connections.new_transaction())
 
         pool = SmtpPool(settings)
+        sender: Sender = pool if signer is None else SigningSender(pool, signer)
         control = CampaignControlBoard(connections.js)
         dependencies = MailerDependencies(
             deliveries=DeliveryService(
                 unit_of_work=unit_of_work,
-                campaigns=CampaignCache(CampaignContentStore(connections.js), settings.content_refresh_seconds),
-                sender=pool,
+                campaigns=CampaignCache(
+                    CampaignContentStore(connections.js),
+                    settings.content_refresh_seconds,
+                    header_options=settings.header_options,
+                ),
+                sender=sender,
                 policy=DeliveryPolicy(
                     public_url=settings.public_url,
                     secret_key=settings.secret_key.get_secret_value().encode(),

@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
@@ -7,6 +8,7 @@ from pydantic_settings import NoDecode
 from mailstify_contracts import topology
 from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
+from mailstify_rendering import HeaderOptions
 from mailstify_servicekit.settings import ServiceSettings
 
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
@@ -35,6 +37,24 @@ class Settings(ServiceSettings):
     smtp_timeout: float = 30.0
     # Persistent connections per replica; a batch's messages are spread over all of them.
     smtp_pool_size: int = 4
+    # Messages one connection carries before it is closed and a fresh one opened (servers that drop
+    # a session after N messages); None: as many as the server takes.
+    smtp_max_messages_per_connection: int | None = None
+    # PEM bundle of the CAs trusted for the SMTP server's certificate (a relay with a private CA);
+    # None: the system's trust store.
+    smtp_ca_file: Path | None = None
+
+    # DKIM signing (RFC 6376, rsa-sha256) of every message, when selector, domain and a key are set.
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    # The RSA private key, PEM (PKCS#1 or PKCS#8): inline, or the path of a file holding it.
+    dkim_private_key: SecretStr | None = None
+    dkim_private_key_file: Path | None = None
+
+    # An address taking unsubscribe requests by mail, offered in List-Unsubscribe beside the https link.
+    list_unsubscribe_mailto: str | None = None
+    # The last field of every message's Feedback-ID (Gmail's SenderId).
+    feedback_id_sender: str = "mailstify"
 
     batch_size: int = topology.MAILER_DELIVERIES.batch_size
     # How long a claimed ledger row belongs to this replica. A row still `sending` after its lease
@@ -68,6 +88,16 @@ class Settings(ServiceSettings):
         return dataclasses.replace(topology.MAILER_DELIVERIES, max_deliver=self.retry_schedule.max_deliveries)
 
     @property
+    def header_options(self) -> HeaderOptions:
+        return HeaderOptions(unsubscribe_mailto=self.list_unsubscribe_mailto, feedback_id_sender=self.feedback_id_sender)
+
+    def dkim_private_key_pem(self) -> bytes:
+        if self.dkim_private_key is not None:
+            return self.dkim_private_key.get_secret_value().encode()
+        assert self.dkim_private_key_file is not None, "DKIM is not configured"
+        return self.dkim_private_key_file.read_bytes()
+
+    @property
     def smtp_address(self) -> tuple[str, int]:
         if self.smtp_host is None:
             return DEV_INBOX_HOST, self.smtp_port or DEV_INBOX_PORT
@@ -93,6 +123,27 @@ class Settings(ServiceSettings):
             )
         if self.smtp_pool_size < 1 or self.batch_size < 1:
             raise ValueError("smtp_pool_size and batch_size must be at least 1")
+        if self.smtp_max_messages_per_connection is not None and self.smtp_max_messages_per_connection < 1:
+            raise ValueError("smtp_max_messages_per_connection must be at least 1 (or unset: no cap)")
+        # A mailto or sender id that would break a header is refused at start, not on every message.
+        self.header_options
+        return self
+
+    @model_validator(mode="after")
+    def _dkim_complete(self) -> "Settings":
+        keys = [name for name in ("dkim_private_key", "dkim_private_key_file") if getattr(self, name) is not None]
+        given = [name for name in ("dkim_selector", "dkim_domain") if getattr(self, name)] + keys
+        if not given:
+            return self
+        if len(keys) > 1:
+            raise ValueError("set MAILSTIFY_DKIM_PRIVATE_KEY or MAILSTIFY_DKIM_PRIVATE_KEY_FILE, not both")
+        if not (self.dkim_selector and self.dkim_domain and keys):
+            raise ValueError(
+                "DKIM signing needs MAILSTIFY_DKIM_SELECTOR, MAILSTIFY_DKIM_DOMAIN and a private key "
+                f"(MAILSTIFY_DKIM_PRIVATE_KEY or _FILE); only {', '.join(f'MAILSTIFY_{n.upper()}' for n in given)} set"
+            )
+        if self.dkim_private_key_file is not None and not self.dkim_private_key_file.is_file():
+            raise ValueError(f"MAILSTIFY_DKIM_PRIVATE_KEY_FILE {self.dkim_private_key_file} is not a readable file")
         return self
 
     @model_validator(mode="after")

@@ -1,5 +1,9 @@
 """A pool of persistent SMTP connections (aiosmtplib): one connection carries many messages, the
-pool sends on all of them concurrently, and a broken connection is replaced on its next use."""
+pool sends on all of them concurrently, and a broken connection is replaced on its next use.
+
+Sessions are plain, STARTTLS or implicit TLS, with AUTH when a username is set (`Settings.smtp_*`);
+a session is renewed after `smtp_max_messages_per_connection` messages, and one the server closed
+while idle is reopened for the message that finds it closed."""
 
 from __future__ import annotations
 
@@ -27,10 +31,16 @@ _CLOSING_CODES = frozenset({421})
 _SESSION_ERRORS = (aiosmtplib.SMTPConnectResponseError, aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError)
 
 
+# A disconnect the first command of a reused session meets: the server dropped it while idle.
+_DROPPED = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+
+
 @dataclass
 class _Connection:
     smtp: aiosmtplib.SMTP
     last_used: float = 0.0
+    # Transactions started on the current session.
+    messages: int = 0
 
 
 class SmtpPool:
@@ -45,8 +55,10 @@ class SmtpPool:
             "start_tls": settings.smtp_tls == "starttls",
             "username": settings.smtp_username,
             "password": settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            "cert_bundle": str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         }
         self._timeout = settings.smtp_timeout
+        self._max_messages = settings.smtp_max_messages_per_connection
         # Connections whose last envelope was refused half-way: RSET before their next transaction.
         self._pending_resets: set[aiosmtplib.SMTP] = set()
         self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
@@ -89,9 +101,7 @@ class SmtpPool:
                 await self._ensure_connected(connection)
                 normalized = normalize_message_line_endings(mail.data)
                 phase = SmtpPhase.MAIL
-                # RFC 1870 (as aiosmtplib's sendmail): the octets with CRLF line endings.
-                options = [f"size={len(normalized)}"] if smtp.supports_extension("size") else []
-                await smtp.mail(mail.mail_from, options=options)
+                await self._mail_from(connection, mail.mail_from, len(normalized))
                 phase = SmtpPhase.RCPT
                 await smtp.rcpt(mail.rcpt_to)
                 phase = SmtpPhase.DATA
@@ -125,6 +135,22 @@ class SmtpPool:
             self._discard(smtp)
             return SmtpAttempt(code=None, reply=f"{type(exc).__name__}: {exc}".strip(": "), phase=phase)
 
+    async def _mail_from(self, connection: _Connection, sender: str, size: int) -> None:
+        smtp = connection.smtp
+        reused = connection.messages > 0
+        connection.messages += 1
+        try:
+            await smtp.mail(sender, options=_size_option(smtp, size))
+        except _DROPPED:
+            if not reused:
+                raise
+            # Nothing of this message reached the server: open a new session and start again.
+            log.info("SMTP session closed by the server while idle; reconnecting")
+            self._discard(smtp)
+            await self._connect(connection)
+            connection.messages = 1
+            await smtp.mail(sender, options=_size_option(smtp, size))
+
     def _refused(self, smtp: aiosmtplib.SMTP, phase: SmtpPhase, code: int, message: str, reset: bool) -> SmtpAttempt:
         if code in _CLOSING_CODES:
             self._discard(smtp)
@@ -147,8 +173,20 @@ class SmtpPool:
                 await smtp.noop()
             except (aiosmtplib.SMTPException, OSError):
                 self._discard(smtp)
+        if smtp.is_connected and self._max_messages is not None and connection.messages >= self._max_messages:
+            # Servers drop a session after so many messages: leave before they do, politely.
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+            self._discard(smtp)
         if not smtp.is_connected:
-            await smtp.connect()
+            await self._connect(connection)
+
+    @staticmethod
+    async def _connect(connection: _Connection) -> None:
+        await connection.smtp.connect()
+        connection.messages = 0
 
     @staticmethod
     def _discard(smtp: aiosmtplib.SMTP) -> None:
@@ -163,3 +201,8 @@ class SmtpPool:
                     await asyncio.wait_for(smtp.quit(), 2)
                 except (aiosmtplib.SMTPException, OSError, TimeoutError):
                     smtp.close()
+
+
+def _size_option(smtp: aiosmtplib.SMTP, size: int) -> list[str]:
+    # RFC 1870 (as aiosmtplib's sendmail): the octets with CRLF line endings.
+    return [f"size={size}"] if smtp.supports_extension("size") else []

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from mailstify_rendering import PreparedCampaign, RenderError
+from mailstify_rendering import DEFAULT_HEADER_OPTIONS, HeaderOptions, PreparedCampaign, RenderError
 
 from .ports import ContentSource, VersionedContent
 
@@ -39,8 +39,10 @@ class CampaignCache:
         refresh_seconds: float,
         max_campaigns: int = 256,
         clock: Callable[[], float] = time.monotonic,
+        header_options: HeaderOptions = DEFAULT_HEADER_OPTIONS,
     ):
         self._source = source
+        self._header_options = header_options
         self._refresh_seconds = refresh_seconds
         self._max_campaigns = max_campaigns
         self._clock = clock
@@ -64,7 +66,7 @@ class CampaignCache:
             self._entries.pop(key, None)
             return Unavailable(f"campaign content {key!r} not found", permanent=False)
         if entry is None or entry.revision != stored.revision:
-            entry = _Entry(stored.revision, _prepare(stored), now)
+            entry = _Entry(stored.revision, _prepare(stored, self._header_options), now)
         entry.checked_at = now
         self._entries[key] = entry
         self._entries.move_to_end(key)
@@ -73,8 +75,8 @@ class CampaignCache:
         return entry.prepared
 
 
-def _prepare(stored: VersionedContent) -> PreparedCampaign | Unavailable:
+def _prepare(stored: VersionedContent, header_options: HeaderOptions) -> PreparedCampaign | Unavailable:
     try:
-        return PreparedCampaign.prepare(stored.content)
+        return PreparedCampaign.prepare(stored.content, options=header_options)
     except RenderError as exc:
         return Unavailable(str(exc), permanent=True)
