@@ -13,7 +13,7 @@ from .config import Settings
 from .entrypoints.consumers import delivery_outcomes_handler, fanout_ended_handler, unsubscribes_handler
 from .service_layer.handlers import control
 from .service_layer.dependencies import CampaignDependencies
-from .service_layer.ports import UnsubscribeLinks
+from .service_layer.ports import MessageSettings
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -27,7 +27,9 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[CampaignDependenc
             uow=lambda: SqlCampaignUnitOfWork(connections.new_transaction()),
             lists=AudienceLists(audience),
             recipients=AudienceLists(audience),
-            links=UnsubscribeLinks(settings.public_url, settings.secret_key.get_secret_value().encode()),
+            links=MessageSettings(
+                settings.public_url, settings.secret_key.get_secret_value().encode(), settings.header_options
+            ),
         )
         loops = [
             PullConsumer(connections.js, topology.CAMPAIGN_FANOUTS, fanout_ended_handler(dependencies)),

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from email import message_from_bytes, policy
 
 import pytest
 
 from mailstify_contracts import Recipient
 from mailstify_contracts.unsubscribe import UnsubscribeTarget, unsubscribe_token, unsubscribe_url
-from mailstify_rendering import PreparedCampaign, message_id
+from mailstify_rendering import HeaderOptions, PreparedCampaign, message_id
 from mailstify_servicekit import InvalidInput, NotFound
 
 from campaign.service_layer.handlers import campaigns, previews
-from campaign.service_layer.ports import UnsubscribeLinks
+from campaign.service_layer.ports import MessageSettings
 
 from .fakes import FakeCampaignUnitOfWork, FakeLists, FakeRecipients
 
 ACCOUNT = "acct-1"
-LINKS = UnsubscribeLinks(public_url="https://mail.example.org/", secret_key=b"preview-secret")
+LINKS = MessageSettings(public_url="https://mail.example.org/", secret_key=b"preview-secret")
 ADA = Recipient(subscriber_id="42", email="ada@example.com", first_name="Ada", last_name="Lovelace",
                 attributes={"plan": "pro"})
 
@@ -84,6 +85,16 @@ async def test_preview_eml_is_the_mailers_message(uow, recipients) -> None:
     assert message["To"] == expected["To"] and message["Subject"] == "Hello Ada"
     assert message["List-Unsubscribe"] == expected["List-Unsubscribe"]
     assert message.get_body(("html",)).get_content() == expected.get_body(("html",)).get_content()
+
+
+async def test_preview_eml_carries_the_operators_headers_as_the_mailer_does(uow, recipients) -> None:
+    campaign = await new_campaign(uow)
+    headers = HeaderOptions(unsubscribe_mailto="unsubscribe@mail.example.org", feedback_id_sender="acme")
+    links = dataclasses.replace(LINKS, headers=headers)
+    raw = await previews.preview_message(uow, recipients, links, ACCOUNT, campaign.id, "42")
+    message = message_from_bytes(raw, policy=policy.default)
+    assert "<mailto:unsubscribe@mail.example.org?subject=unsubscribe" in message["List-Unsubscribe"]
+    assert message["Feedback-ID"].endswith(":acme")
 
 
 async def test_unknown_campaign_or_subscriber_is_not_found(uow, recipients) -> None:

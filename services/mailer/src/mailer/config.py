@@ -9,7 +9,7 @@ from mailstify_contracts import topology
 from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_rendering import HeaderOptions
-from mailstify_servicekit.settings import ServiceSettings
+from mailstify_servicekit.settings import MessageHeaderSettings, ServiceSettings
 
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
 DEV_INBOX_HOST = "127.0.0.1"
@@ -26,7 +26,7 @@ SHUTDOWN_GRACE_LIMIT_SECONDS = 300.0
 SmtpTls = Literal["none", "starttls", "tls"]
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, MessageHeaderSettings):
 
     smtp_host: str | None = None
     smtp_port: int | None = None
@@ -50,11 +50,6 @@ class Settings(ServiceSettings):
     # The RSA private key, PEM (PKCS#1 or PKCS#8): inline, or the path of a file holding it.
     dkim_private_key: SecretStr | None = None
     dkim_private_key_file: Path | None = None
-
-    # An address taking unsubscribe requests by mail, offered in List-Unsubscribe beside the https link.
-    list_unsubscribe_mailto: str | None = None
-    # The last field of every message's Feedback-ID (Gmail's SenderId).
-    feedback_id_sender: str = "mailstify"
 
     batch_size: int = topology.MAILER_DELIVERIES.batch_size
     # How long a claimed ledger row belongs to this replica. A row still `sending` after its lease

@@ -27,7 +27,7 @@ from mailstify_servicekit import Runtime, create_service_app
 from mailer.bootstrap import bootstrap
 from mailer.config import Settings
 
-PUBLIC_URL = "https://mail.example.test"
+PUBLIC_URL = "http://mail.example.test"
 SECRET_KEY = "integration-secret"
 
 

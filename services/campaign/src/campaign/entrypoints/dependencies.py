@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from mailstify_servicekit import dependencies_of
 
 from ..service_layer.dependencies import CampaignDependencies
-from ..service_layer.ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, UnsubscribeLinks
+from ..service_layer.ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, MessageSettings
 
 
 def campaign_dependencies(request: Request) -> CampaignDependencies:
@@ -29,11 +29,11 @@ def audience_recipients(dependencies: Dependencies) -> RecipientDirectory:
     return dependencies.recipients
 
 
-def unsubscribe_links(dependencies: Dependencies) -> UnsubscribeLinks:
+def unsubscribe_links(dependencies: Dependencies) -> MessageSettings:
     return dependencies.links
 
 
 Uow = Annotated[CampaignUnitOfWork, Depends(new_unit_of_work)]
 Lists = Annotated[ListDirectory, Depends(audience_lists)]
 Recipients = Annotated[RecipientDirectory, Depends(audience_recipients)]
-Links = Annotated[UnsubscribeLinks, Depends(unsubscribe_links)]
+Links = Annotated[MessageSettings, Depends(unsubscribe_links)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, UnsubscribeLinks
+from .ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory, MessageSettings
 
 
 @dataclass(frozen=True)
@@ -14,4 +14,4 @@ class CampaignDependencies:
     uow: Callable[[], CampaignUnitOfWork]
     lists: ListDirectory
     recipients: RecipientDirectory
-    links: UnsubscribeLinks
+    links: MessageSettings

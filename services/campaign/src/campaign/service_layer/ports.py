@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailstify_contracts import Recipient
+from mailstify_rendering import DEFAULT_HEADER_OPTIONS, HeaderOptions
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
@@ -97,8 +98,10 @@ class RecipientDirectory(Protocol):
 
 
 @dataclass(frozen=True)
-class UnsubscribeLinks:
-    """What the mailer signs unsubscribe links with (MAILSTIFY_PUBLIC_URL, MAILSTIFY_SECRET_KEY)."""
+class MessageSettings:
+    """What the mailer builds messages with, so previews match: the unsubscribe links' base and key
+    (MAILSTIFY_PUBLIC_URL, MAILSTIFY_SECRET_KEY) and the operator's message headers."""
 
     public_url: str
     secret_key: bytes
+    headers: HeaderOptions = DEFAULT_HEADER_OPTIONS

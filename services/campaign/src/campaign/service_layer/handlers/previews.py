@@ -18,7 +18,7 @@ from mailstify_rendering import render_preview as render
 from mailstify_servicekit.errors import InvalidInput, NotFound
 
 from ...domain.model import Campaign
-from ..ports import CampaignUnitOfWork, RecipientDirectory, UnsubscribeLinks
+from ..ports import CampaignUnitOfWork, RecipientDirectory, MessageSettings
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Preview:
 async def _target(
     uow: CampaignUnitOfWork,
     recipients: RecipientDirectory,
-    links: UnsubscribeLinks,
+    links: MessageSettings,
     account_id: str,
     campaign_id: str,
     subscriber_id: str | None,
@@ -64,7 +64,7 @@ def _rejected(exc: Exception) -> InvalidInput:
 async def preview(
     uow: CampaignUnitOfWork,
     recipients: RecipientDirectory,
-    links: UnsubscribeLinks,
+    links: MessageSettings,
     account_id: str,
     campaign_id: str,
     subscriber_id: str | None = None,
@@ -81,7 +81,7 @@ async def preview(
 async def preview_message(
     uow: CampaignUnitOfWork,
     recipients: RecipientDirectory,
-    links: UnsubscribeLinks,
+    links: MessageSettings,
     account_id: str,
     campaign_id: str,
     subscriber_id: str | None = None,
@@ -90,7 +90,7 @@ async def preview_message(
     """The message the mailer would send this subscriber now (same Message-ID scheme, Date = now)."""
     campaign, recipient, url = await _target(uow, recipients, links, account_id, campaign_id, subscriber_id)
     try:
-        prepared = PreparedCampaign.prepare(campaign.content())
+        prepared = PreparedCampaign.prepare(campaign.content(), options=links.headers)
         return prepared.build(campaign.id, recipient, url, format_datetime(now or utcnow()))
     except (RenderError, UnsupportedAddress) as exc:
         raise _rejected(exc) from exc
