@@ -2,17 +2,40 @@
 
 from pathlib import Path
 
+from mailstify_contracts import topology
+from mailstify_messaging import PullConsumer
 from mailstify_servicekit import Connections, ServiceSpec, Wiring
 
 from .adapters.unit_of_work import SqlAudienceUnitOfWork
 from .config import Settings
-from .service_layer.dependencies import AudienceDependencies
+from .entrypoints.consumers import bounces_handler
+from .service_layer.dependencies import AudienceDependencies, UploadLimits
+from .service_layer.imports import ImportJobs, OrphanedImportSweep
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 def bootstrap(settings: Settings | None = None) -> ServiceSpec[AudienceDependencies]:
-    def wire(connections: Connections) -> Wiring[AudienceDependencies]:
-        return Wiring(AudienceDependencies(uow=lambda: SqlAudienceUnitOfWork(connections.new_transaction())))
+    settings = settings or Settings()
 
-    return ServiceSpec(name="audience", settings=settings or Settings(), migrations=MIGRATIONS, wire=wire)
+    def wire(connections: Connections) -> Wiring[AudienceDependencies]:
+        def uow() -> SqlAudienceUnitOfWork:
+            return SqlAudienceUnitOfWork(connections.new_transaction())
+
+        jobs = ImportJobs(uow)
+        dependencies = AudienceDependencies(
+            uow=uow, imports=jobs, uploads=UploadLimits(settings.import_spool_dir, settings.import_max_bytes)
+        )
+        loops = [
+            PullConsumer(connections.js, topology.AUDIENCE_BOUNCES, bounces_handler(dependencies)),
+            OrphanedImportSweep(uow),
+        ]
+        return Wiring(dependencies, loops=loops, closers=[jobs.close])
+
+    return ServiceSpec(
+        name="audience",
+        settings=settings,
+        migrations=MIGRATIONS,
+        wire=wire,
+        consumers=(topology.AUDIENCE_BOUNCES,),
+    )

@@ -37,6 +37,8 @@ class MailingList:
     created_at: datetime
     updated_at: datetime
     subscriber_count: int = 0
+    # Subscribers by status, kept up to date by the database (no COUNT over a big list per request).
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,6 +53,53 @@ class Subscriber:
     first_name: str | None = None
     last_name: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+ImportMode = Literal["skip", "update"]
+IMPORT_MODES: tuple[str, ...] = get_args(ImportMode)
+ImportStatus = Literal["queued", "running", "completed", "failed"]
+# How many rejected rows a job keeps, by line; `error_count` says how many there were in all.
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class ImportJob:
+    id: int
+    account_id: str
+    list_id: int
+    mode: ImportMode
+    status: ImportStatus
+    created_at: datetime
+    file_name: str = ""
+    processed: int = 0
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+    error_count: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    detail: str | None = None
+    finished_at: datetime | None = None
+
+
+SuppressionReason = Literal["bounced", "complained"]
+
+
+@dataclass
+class Suppression:
+    """An address the account never mails again on any list (Mailchimp's "cleaned")."""
+
+    account_id: str
+    email: str
+    reason: SuppressionReason
+    detail: str
+    created_at: datetime
+
+
+def parse_import_mode(raw: str | None) -> ImportMode:
+    mode = (raw or "skip").strip().lower()
+    if mode not in IMPORT_MODES:
+        raise InvalidInput(f"mode must be 'skip' (keep subscribers already on the list) or 'update', got '{raw}'")
+    return mode  # type: ignore[return-value]
 
 
 def parse_id(raw: str) -> int | None:

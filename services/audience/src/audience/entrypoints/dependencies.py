@@ -1,4 +1,4 @@
-"""What each request gets: a new unit of work from the wired dependencies."""
+"""What each request gets: the wired dependencies, and a new unit of work from them."""
 
 from typing import Annotated
 
@@ -18,4 +18,5 @@ def new_unit_of_work(dependencies: Annotated[AudienceDependencies, Depends(audie
     return dependencies.uow()
 
 
+Dependencies = Annotated[AudienceDependencies, Depends(audience_dependencies)]
 AudienceUow = Annotated[AudienceUnitOfWork, Depends(new_unit_of_work)]

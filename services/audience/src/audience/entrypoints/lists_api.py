@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit
 
 from ..domain.model import SubscriberStatus
-from ..service_layer import handlers
-from .dependencies import AudienceUow
+from ..service_layer import export, handlers
+from .dependencies import AudienceUow, Dependencies
 from .schemas import ListCreate, ListOut, ListUpdate, SubscriberCreate, SubscriberOut, SubscriberUpdate
 
 router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
@@ -86,3 +87,15 @@ async def update_subscriber(
 async def delete_subscriber(list_id: str, subscriber_id: str, account_id: AccountId, uow: AudienceUow) -> Response:
     await handlers.delete_subscriber(uow, account_id, list_id, subscriber_id)
     return Response(status_code=204)
+
+
+@router.get("/{list_id}/export", response_class=StreamingResponse)
+async def export_list(list_id: str, account_id: AccountId, dependencies: Dependencies) -> StreamingResponse:
+    """Every subscriber as CSV (UTF-8 with BOM), streamed; cells a spreadsheet would run as a formula
+    start with `'`."""
+    prepared = await export.open_export(dependencies.uow(), account_id, list_id)
+    return StreamingResponse(
+        export.export_csv(dependencies.uow, prepared),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{prepared.file_name}"'},
+    )

@@ -54,6 +54,9 @@ class ListOut(_Response):
     name: str
     description: str
     subscriber_count: int = Field(description="subscribers whose status is `subscribed`")
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="subscribers by status (statuses with none may be absent)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -112,3 +115,37 @@ class UnsubscribeOut(BaseModel):
     subscriber_id: str
     status: str
     changed: bool = Field(description="false when the subscriber had already left (nothing new happened)")
+
+
+class ImportStarted(BaseModel):
+    id: str
+    status: str
+
+
+class ImportRowError(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportOut(_Response):
+    id: str
+    list_id: str
+    mode: str
+    status: str = Field(description="queued, running, completed or failed")
+    file_name: str
+    processed: int = Field(description="data rows read so far")
+    imported: int = Field(description="new subscribers added")
+    updated: int = Field(description="subscribers already on the list whose fields were updated (mode=update)")
+    skipped: int = Field(description="rows for subscribers already on the list, left unchanged (mode=skip)")
+    error_count: int = Field(description="rows rejected; the first ones are in `errors`")
+    errors: list[ImportRowError]
+    detail: str | None = Field(description="why a failed import failed as a whole")
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class SuppressionOut(_Response):
+    email: str
+    reason: str
+    detail: str
+    created_at: datetime

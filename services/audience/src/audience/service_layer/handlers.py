@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mailstify_contracts import SubscriberUnsubscribed, subjects
+from mailstify_contracts import SubscriberChanged, SubscriberUnsubscribed, subjects
 from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound
 from mailstify_servicekit.pagination import split_page
 
@@ -20,7 +20,7 @@ LIST_NOT_FOUND = "list not found"
 SUBSCRIBER_NOT_FOUND = "subscriber not found"
 
 
-async def _owned_list(uow: AudienceUnitOfWork, account_id: str, list_id: str, *, with_count: bool) -> MailingList:
+async def owned_list(uow: AudienceUnitOfWork, account_id: str, list_id: str, *, with_count: bool) -> MailingList:
     internal_id = model.parse_id(list_id)
     found = internal_id and await uow.lists.get(account_id, internal_id, with_count=with_count)
     if not found:
@@ -40,6 +40,18 @@ async def _owned_subscriber(uow: AudienceUnitOfWork, account_id: str, list_id: s
     return found
 
 
+def changed(subscriber: Subscriber, change: str) -> SubscriberChanged:
+    """The live-update event for one subscriber's change (staged with `uow.emit` in its transaction)."""
+    return SubscriberChanged(
+        account_id=subscriber.account_id,
+        list_id=str(subscriber.list_id),
+        change=change,  # type: ignore[arg-type]
+        subscriber_id=str(subscriber.id),
+        email=subscriber.email,
+        status=subscriber.status,
+    )
+
+
 # --- lists -------------------------------------------------------------------------------------
 
 
@@ -55,7 +67,7 @@ async def create_list(uow: AudienceUnitOfWork, account_id: str, name: str, descr
 
 async def get_list(uow: AudienceUnitOfWork, account_id: str, list_id: str) -> MailingList:
     async with uow:
-        return await _owned_list(uow, account_id, list_id, with_count=True)
+        return await owned_list(uow, account_id, list_id, with_count=True)
 
 
 async def list_lists(
@@ -76,7 +88,7 @@ async def update_list(uow: AudienceUnitOfWork, account_id: str, list_id: str, ch
     if "description" in changes:
         cleaned["description"] = model.clean_description(changes["description"])
     async with uow:
-        mailing_list = await _owned_list(uow, account_id, list_id, with_count=True)
+        mailing_list = await owned_list(uow, account_id, list_id, with_count=True)
         if cleaned and not await uow.lists.update(mailing_list, **cleaned):
             raise Conflict(f"a list named '{cleaned['name']}' already exists")
         await uow.commit()
@@ -85,7 +97,7 @@ async def update_list(uow: AudienceUnitOfWork, account_id: str, list_id: str, ch
 
 async def delete_list(uow: AudienceUnitOfWork, account_id: str, list_id: str) -> None:
     async with uow:
-        mailing_list = await _owned_list(uow, account_id, list_id, with_count=False)
+        mailing_list = await owned_list(uow, account_id, list_id, with_count=False)
         await uow.lists.delete(mailing_list)
         await uow.commit()
 
@@ -109,10 +121,11 @@ async def add_subscriber(uow: AudienceUnitOfWork, account_id: str, list_id: str,
         "attributes": model.clean_attributes(new.attributes),
     }
     async with uow:
-        mailing_list = await _owned_list(uow, account_id, list_id, with_count=False)
+        mailing_list = await owned_list(uow, account_id, list_id, with_count=False)
         added = await uow.subscribers.add(mailing_list, **values)
         if added is None:
             raise Conflict(f"{values['email']} is already on this list")
+        uow.emit(changed(added, "added"), subjects.AUDIENCE_SUBSCRIBER_CHANGED)
         await uow.commit()
     return added
 
@@ -129,7 +142,7 @@ async def list_subscribers(
     after = model.after_cursor(cursor)
     text = (text or "").strip() or None
     async with uow:
-        mailing_list = await _owned_list(uow, account_id, list_id, with_count=False)
+        mailing_list = await owned_list(uow, account_id, list_id, with_count=False)
         rows = await uow.subscribers.page(mailing_list.id, after, limit, status, text)
     return split_page(rows, limit, model.cursor_position)
 
@@ -156,6 +169,8 @@ async def update_subscriber(
             cleaned["status"] = model.next_status(subscriber.status, changes["status"] or "")
         if cleaned and not await uow.subscribers.update(subscriber, **cleaned):
             raise Conflict(f"{cleaned['email']} is already on this list")
+        if cleaned:
+            uow.emit(changed(subscriber, "updated"), subjects.AUDIENCE_SUBSCRIBER_CHANGED)
         await uow.commit()
     return subscriber
 
@@ -164,6 +179,7 @@ async def delete_subscriber(uow: AudienceUnitOfWork, account_id: str, list_id: s
     async with uow:
         subscriber = await _owned_subscriber(uow, account_id, list_id, subscriber_id)
         await uow.subscribers.delete(subscriber)
+        uow.emit(changed(subscriber, "removed"), subjects.AUDIENCE_SUBSCRIBER_CHANGED)
         await uow.commit()
 
 
@@ -183,7 +199,7 @@ async def recipients_page(
     after_id = model.parse_position(after, "after") or 0
     up_to_id = model.parse_position(up_to, "up_to")
     async with uow:
-        mailing_list = await _owned_list(uow, account_id, list_id, with_count=False)
+        mailing_list = await owned_list(uow, account_id, list_id, with_count=False)
         if up_to_id is None:
             up_to_id = await uow.subscribers.max_id(mailing_list.id)
         rows = await uow.subscribers.recipients(mailing_list.id, after_id, up_to_id, limit)
@@ -206,7 +222,7 @@ async def recipient(uow: AudienceUnitOfWork, account_id: str, list_id: str, subs
     """One subscriber's merge fields, in the shape of a `recipients_page` item (a campaign preview);
     NotFound when the list or the subscriber on it is not the account's."""
     async with uow:
-        await _owned_list(uow, account_id, list_id, with_count=False)
+        await owned_list(uow, account_id, list_id, with_count=False)
         subscriber = await _owned_subscriber(uow, account_id, list_id, subscriber_id)
     return {
         "subscriber_id": str(subscriber.id),
@@ -243,5 +259,6 @@ async def unsubscribe(
             ),
             subjects.AUDIENCE_SUBSCRIBER_UNSUBSCRIBED,
         )
+        uow.emit(changed(subscriber, "updated"), subjects.AUDIENCE_SUBSCRIBER_CHANGED)
         await uow.commit()
     return subscriber, True

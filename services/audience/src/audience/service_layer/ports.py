@@ -3,12 +3,14 @@ PostgreSQL; the unit tests use in-memory fakes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
-from ..domain.model import MailingList, Subscriber
+from ..domain.csv_import import ImportRow
+from ..domain.model import ImportJob, ImportMode, MailingList, Subscriber, Suppression
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,81 @@ class SubscriberRepository(Protocol):
         """The account's subscriber with this id, whatever its list, locked until the transaction ends."""
         ...
 
-    async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[RecipientRecord]: ...
+    async def recipients(self, list_id: int, after: int, up_to: int, limit: int) -> list[RecipientRecord]:
+        """Subscribed members in id order, without the addresses the account suppressed."""
+        ...
+
+    async def attribute_keys(self, list_id: int, limit: int) -> list[str]: ...
+
+    async def set_status_by_email(
+        self, account_id: str, email: str, status: str, *, only_from: tuple[str, ...]
+    ) -> list[Subscriber]:
+        """The address's subscribers on all the account's lists whose status was in `only_from`, changed."""
+        ...
+
+
+class SuppressionRepository(Protocol):
+    async def add(self, account_id: str, email: str, reason: str, detail: str) -> bool:
+        """False when the address was suppressed already."""
+        ...
+
+    async def page(self, account_id: str, after: str, limit: int) -> list[Suppression]:
+        """Up to `limit + 1` suppressions with an address after `after`, in address order."""
+        ...
+
+    async def remove(self, account_id: str, email: str) -> Suppression | None: ...
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    imported: int
+    updated: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class DuplicateLines:
+    total: int
+    lines: list[tuple[int, int]]  # (line, the earlier line with the same address), at most the report limit
+
+
+class ImportRepository(Protocol):
+    async def add(self, account_id: str, list_id: int, mode: ImportMode, file_name: str) -> ImportJob | None:
+        """The new queued job, or None when the list has an import queued or running."""
+        ...
+
+    async def get(self, account_id: str, job_id: int) -> ImportJob | None: ...
+
+    async def running_on(self, list_id: int) -> bool: ...
+
+    async def update(self, job_id: int, **values: Any) -> None: ...
+
+    async def finish(self, job_id: int, **values: Any) -> None: ...
+
+    async def fail_orphaned(self, detail: str) -> list[int]:
+        """Mark failed the unfinished jobs no live import transaction holds; their ids."""
+        ...
+
+
+class StagingArea(Protocol):
+    """One import's rows before they join the list, inside the import's transaction."""
+
+    async def open(self, job_id: int) -> None:
+        """Claim the job for this transaction (a crash releases the claim) and create the area."""
+        ...
+
+    async def copy(self, rows: Sequence[ImportRow]) -> None: ...
+
+    async def remove_duplicates(self, report_limit: int) -> DuplicateLines:
+        """Keep each address's first row only."""
+        ...
+
+    async def merge(self, account_id: str, list_id: int, mode: ImportMode) -> MergeCounts: ...
 
 
 class AudienceUnitOfWork(AbstractUnitOfWork, Protocol):
     lists: ListRepository
     subscribers: SubscriberRepository
+    suppressions: SuppressionRepository
+    imports: ImportRepository
+    staging: StagingArea

@@ -14,6 +14,7 @@ API_PREFIX = "/api/v1/"
 ROUTES: dict[str, str] = {
     "lists": "audience",
     "imports": "audience",
+    "suppressions": "audience",
     "campaigns": "campaign",
 }
 

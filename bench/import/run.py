@@ -1,0 +1,195 @@
+"""Benchmark: import a 1,000,000-row CSV through the gateway, against PostgreSQL's raw COPY.
+
+    .venv/bin/python bench/import/run.py [--rows 1000000] [--keep]
+
+Starts its own PostgreSQL (POSTGRES_SETTINGS), NATS, and the gateway and audience services
+on ports 18000-18099, in a temporary directory; generates a CSV with ~1% invalid addresses and ~1%
+duplicates; signs up, creates a list, uploads the file as multipart through the gateway, polls the
+import until it is done, and prints:
+
+    rows/s (end to end: upload start to job completed), the error count, the audience's peak RSS;
+    the raw COPY rate of the same file into a scratch table (no indexes) on the same server, the
+    ceiling; and the ratio of the two.
+
+Rates vary ±40% on a shared machine: compare within one run (which is why the ceiling is measured
+in the same run), never across runs. Everything it starts is stopped by PID at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from mailstify_devstack import nats, postgres
+from mailstify_devstack.processes import RunningProcess, stop_all
+from mailstify_devstack.services import Infrastructure, Secrets, local_url, service_process, wait_until_ready
+
+PORTS = {"gateway": 18000, "audience": 18001, "campaign": 18002, "dispatcher": 18003, "mailer": 18004}
+POSTGRES_PORT = 18010
+NATS_PORT = 18011
+SMTP_PORT = 18012  # nothing listens: no mail is sent in this benchmark
+# A production-like server rather than the 128 MB default: a million-row list and its indexes fit in
+# the cache, and a checkpoint does not land in the middle of the merge. Durability stays on (fsync).
+POSTGRES_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
+DOMAINS = ("example.com", "mail.example.org", "post.example.net", "inbox.example.io", "corp.example.co.uk")
+
+
+def generate_csv(path: Path, rows: int, seed: int = 7) -> tuple[int, int]:
+    """Write the file; returns (invalid rows, duplicate rows) it contains."""
+    rng = random.Random(seed)
+    invalid = duplicates = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email,first_name,last_name,plan,city\n")
+        for n in range(rows):
+            roll = rng.random()
+            if roll < 0.01:
+                email, invalid = f"broken{n}.example.com", invalid + 1  # no @
+            elif roll < 0.02 and n > 0:
+                email, duplicates = f"person{rng.randrange(n)}@{DOMAINS[0]}", duplicates + 1
+            else:
+                email = f"person{n}@{DOMAINS[n % len(DOMAINS)]}"
+            out.write(f"{email},First{n},Last{n % 977},{'pro' if n % 3 else 'free'},City {n % 101}\n")
+    return invalid, duplicates
+
+
+class PeakMemory:
+    """Samples a process's peak resident set size (VmHWM: the kernel keeps the high-water mark)."""
+
+    def __init__(self, pid: int):
+        self._status = Path(f"/proc/{pid}/status")
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> int:
+        with contextlib.suppress(OSError):
+            for line in self._status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kib = max(self.peak_kib, self._read())
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kib = max(self.peak_kib, self._read())
+
+
+def api_client(gateway: str) -> httpx.Client:
+    with httpx.Client(base_url=gateway, timeout=30) as anonymous:
+        signup = anonymous.post("/api/v1/auth/signup", json={"email": "bench@example.com", "password": "bench password 1"})
+        signup.raise_for_status()
+        key = anonymous.post(
+            "/api/v1/api-keys", json={"name": "bench"}, headers={"X-CSRF-Token": anonymous.cookies["mailstify_csrf"]}
+        )
+        key.raise_for_status()
+    return httpx.Client(base_url=gateway, timeout=600, headers={"Authorization": f"Bearer {key.json()['key']}"})
+
+
+def run_import(client: httpx.Client, csv_path: Path) -> tuple[dict, float]:
+    list_id = client.post("/api/v1/lists", json={"name": "bench"}).json()["id"]
+    started = time.perf_counter()
+    with csv_path.open("rb") as upload:
+        answer = client.post(f"/api/v1/lists/{list_id}/imports", files={"file": ("bench.csv", upload, "text/csv")})
+    answer.raise_for_status()
+    job_path = f"/api/v1/imports/{answer.json()['id']}"
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        job = client.get(job_path).json()
+        if job["status"] in ("completed", "failed"):
+            return job, time.perf_counter() - started
+        time.sleep(0.2)
+    raise SystemExit("the import did not finish within 30 minutes")
+
+
+def raw_copy(server: postgres.PostgresServer, csv_path: Path) -> tuple[int, float]:
+    """COPY the same file into a scratch table: the ceiling for loading these rows on this server."""
+    with psycopg.connect(server.admin_dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_scratch")
+        conn.execute(
+            "CREATE TABLE bench_copy_scratch (email text, first_name text, last_name text, plan text, city text)"
+        )
+        started = time.perf_counter()
+        with conn.cursor() as cursor, csv_path.open("rb") as source:
+            with cursor.copy("COPY bench_copy_scratch FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                while chunk := source.read(1024 * 1024):
+                    copy.write(chunk)
+        elapsed = time.perf_counter() - started
+        rows = conn.execute("SELECT count(*) FROM bench_copy_scratch").fetchone()[0]
+        conn.execute("DROP TABLE bench_copy_scratch")
+    return rows, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="mailstify-bench-import-"))
+    directory.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data directory
+    csv_path = directory / "bench.csv"
+    print(f"generating {args.rows:,} rows ...", flush=True)
+    invalid, duplicates = generate_csv(csv_path, args.rows)
+    print(f"  {csv_path.stat().st_size / 2**20:.1f} MiB, {invalid:,} invalid and {duplicates:,} duplicate rows")
+    print(f"  PostgreSQL {' '.join(f'{k}={v}' for k, v in POSTGRES_SETTINGS.items())}")
+    processes: list[RunningProcess] = []
+    try:
+        with (
+            postgres.running(
+                directory / "postgres", directory / "logs/postgres.log", POSTGRES_PORT, settings=POSTGRES_SETTINGS
+            ) as pg,
+            nats.running(directory / "nats", directory / "logs/nats.log", NATS_PORT) as nats_server,
+        ):
+            infra = Infrastructure(nats_server.url, pg.server_url, "127.0.0.1", SMTP_PORT)
+            secrets = Secrets.generate()
+            for name in ("gateway", "audience"):
+                spec = service_process(name, PORTS, infra, secrets)
+                processes.append(RunningProcess.start(spec, directory / "logs" / f"{name}.log"))
+            urls = {name: local_url(PORTS[name]) for name in ("gateway", "audience")}
+            problems = wait_until_ready(urls, 60, give_up=lambda: not all(p.alive() for p in processes))
+            if problems:
+                raise SystemExit(f"services not ready: {problems}; logs in {directory / 'logs'}")
+            audience = processes[1]
+            with api_client(urls["gateway"]) as client, PeakMemory(audience.pid) as memory:
+                print("importing through the gateway ...", flush=True)
+                job, elapsed = run_import(client, csv_path)
+            if job["status"] != "completed":
+                raise SystemExit(f"the import failed: {job['detail']}")
+            rows_per_second = job["processed"] / elapsed
+            print("raw COPY of the same file into a scratch table ...", flush=True)
+            copied, copy_seconds = raw_copy(pg, csv_path)
+            copy_rate = copied / copy_seconds
+            print()
+            print(f"import: {job['processed']:,} rows in {elapsed:.1f} s = {rows_per_second:,.0f} rows/s "
+                  f"(imported {job['imported']:,}, errors {job['error_count']:,})")  # fmt: skip
+            print(f"audience peak RSS: {memory.peak_kib / 1024:.0f} MB")
+            print(f"raw COPY: {copied:,} rows in {copy_seconds:.1f} s = {copy_rate:,.0f} rows/s")
+            print(f"import / raw COPY: {rows_per_second / copy_rate:.0%}")
+    finally:
+        stop_all(processes)
+        if args.keep:
+            print(f"kept {directory}")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
