@@ -6,6 +6,7 @@ uses at start-up and nobody depends on start order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from nats.js import JetStreamContext
@@ -85,6 +86,13 @@ async def ensure_key_value(js: JetStreamContext, spec: KeyValueSpec, replicas: i
                 replicas=replicas,
             )
         )
+    else:
+        # Like the streams, an existing bucket follows the replicas setting (R1 -> R3 when a
+        # deployment moves onto a cluster); its other settings are the bucket's own.
+        backing = f"KV_{spec.bucket}"
+        config = (await js.stream_info(backing)).config
+        if config.num_replicas != replicas:
+            await js.update_stream(dataclasses.replace(config, num_replicas=replicas))
 
 
 async def ensure_topology(
