@@ -21,7 +21,7 @@ from pathlib import Path
 
 from honcho.manager import SIGNALS, Manager
 
-from . import inbox, postgres
+from . import frontend, inbox, postgres
 from .net import LOOPBACK, is_listening
 from .services import Ports, SmtpRelay, StackLayout, wait_until_ready
 
@@ -105,6 +105,8 @@ def up(layout: StackLayout, ready_timeout: float) -> int:
             flush=True,
         )
     layout.directory.mkdir(parents=True, exist_ok=True)
+    if frontend.ensure_built():
+        print("mailstify: built the web app's front end (npm ci, from its lock file)", flush=True)
     if postgres.init_cluster(layout.postgres_dir):
         print(f"mailstify: created a PostgreSQL cluster in {layout.postgres_dir}", flush=True)
 

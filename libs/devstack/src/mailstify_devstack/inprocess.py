@@ -32,11 +32,11 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any, startup_timeout: float = 10.0) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free 127.0.0.1 port; yields its base URL."""
+async def serve_app(app: Any, startup_timeout: float = 10.0, port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on 127.0.0.1 (a free port unless `port` is given); yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = _QuietServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -8,6 +8,7 @@ Session-scoped, started once on free loopback ports and stopped (by PID) at the 
     smtp_inbox        .smtp_host .smtp_port .messages() .raw(id) .clear() .wait_for(count, timeout)
     mailstify_stack   the five services against the three above: .gateway_url .service_url(name)
                       .nats_url .inbox .internal_token .log_tail(name)
+    web_frontend      the gateway's front end built into its static folder (its path)
 
 Per test: `fresh_database`, the SQLAlchemy URL of a new, empty, uniquely named database.
 
@@ -40,7 +41,7 @@ from types import ModuleType
 
 import pytest
 
-from . import docker_engine, inbox, nats, postgres
+from . import docker_engine, frontend, inbox, nats, postgres
 from .inbox import InboxClient
 from .nats import NatsServer
 from .net import free_port, free_ports
@@ -172,6 +173,37 @@ class MailstifyStack:
         return "\n".join(sections)
 
 
+def ready_stack(
+    processes: dict[str, RunningProcess],
+    ports: dict[str, int],
+    nats_url: str,
+    inbox: InboxClient,
+    internal_token: str,
+) -> MailstifyStack:
+    """The started service `processes` (listening on `ports`, by name) as a stack, once every one
+    answers /readyz; otherwise the test fails with each one's state and log tail."""
+    stack = MailstifyStack(
+        service_urls={name: local_url(port) for name, port in ports.items()},
+        nats_url=nats_url,
+        inbox=inbox,
+        internal_token=internal_token,
+        processes=processes,
+    )
+    problems = wait_until_ready(
+        stack.service_urls, STACK_READY_TIMEOUT, give_up=lambda: not all(p.alive() for p in processes.values())
+    )
+    if problems:
+        pytest.fail(f"the Mailstify services did not become ready:\n{stack.readiness_report(problems)}", pytrace=False)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def web_frontend() -> Path:
+    """The gateway's built front end (npm ci from the lock file, skipped while it is unchanged)."""
+    frontend.ensure_built()
+    return frontend.VENDOR
+
+
 @pytest.fixture(scope="session")
 def stack_nats_server(mailstify_session_dir: Path) -> Iterator[NatsServer]:
     """The stack's own JetStream server. Its services hold the shared durable consumers; on the
@@ -186,12 +218,15 @@ def mailstify_stack(
     postgres_server: PostgresServer,
     smtp_inbox: InboxClient,
     mailstify_session_dir: Path,
+    web_frontend: Path,
 ) -> Iterator[MailstifyStack]:
     """The five services as processes (the same command lines as `mailstify up`), every one ready."""
     assert smtp_inbox.smtp_port is not None
     nats_server = stack_nats_server
     ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
-    infra = Infrastructure(nats_server.url, postgres_server.server_url, smtp_inbox.smtp_host, smtp_inbox.smtp_port)
+    infra = Infrastructure(
+        nats_server.url, postgres_server.server_url, smtp_inbox.smtp_host, smtp_inbox.smtp_port, smtp_inbox.http_url
+    )
     secrets = Secrets.generate()
     with contextlib.ExitStack() as cleanup:
         processes: dict[str, RunningProcess] = {}
@@ -199,18 +234,4 @@ def mailstify_stack(
         for spec in service_processes(ports, infra, secrets):
             spec = dataclasses.replace(spec, env={**spec.env, **STACK_TEST_SETTINGS.get(spec.name, {})})
             processes[spec.name] = RunningProcess.start(spec, _log(mailstify_session_dir, spec.name))
-        stack = MailstifyStack(
-            service_urls={name: local_url(port) for name, port in ports.items()},
-            nats_url=nats_server.url,
-            inbox=smtp_inbox,
-            internal_token=secrets.internal_token,
-            processes=processes,
-        )
-        problems = wait_until_ready(
-            stack.service_urls, STACK_READY_TIMEOUT, give_up=lambda: not all(p.alive() for p in processes.values())
-        )
-        if problems:
-            pytest.fail(
-                f"the Mailstify services did not become ready:\n{stack.readiness_report(problems)}", pytrace=False
-            )
-        yield stack
+        yield ready_stack(processes, ports, nats_server.url, smtp_inbox, secrets.internal_token)

@@ -59,6 +59,8 @@ class Infrastructure:
     # inherited environment says; None: the deployer's relay, from the inherited MAILSTIFY_SMTP_*.
     smtp_host: str | None
     smtp_port: int | None = None
+    # The dev inbox's web API, which the gateway's Inbox page reads; None where mail goes elsewhere.
+    inbox_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def service_process(name: str, ports: Mapping[str, int], infra: Infrastructure, 
         "MAILSTIFY_INTERNAL_TOKEN": secrets.internal_token,
         "MAILSTIFY_PUBLIC_URL": local_url(ports["gateway"]),
     }
+    if name == "gateway" and infra.inbox_url:
+        env["MAILSTIFY_INBOX_URL"] = infra.inbox_url
     if infra.smtp_host is None:  # the deployer's relay: their MAILSTIFY_SMTP_* are inherited as they are
         return ProcessSpec(name, argv, env)
     if infra.smtp_port is None:
@@ -186,6 +190,7 @@ class StackLayout:
             postgres_url=postgres.PostgresServer(self.ports.postgres).server_url,
             smtp_host=None if self.smtp_relay else LOOPBACK,
             smtp_port=None if self.smtp_relay else self.ports.smtp,
+            inbox_url=None if self.smtp_relay else self.inbox_url,
         )
 
     def secrets(self) -> Secrets:

@@ -17,7 +17,9 @@ LAST_USED_RESOLUTION = sa.text("interval '1 minute'")
 
 
 def _account(row: sa.Row) -> Account:
-    return Account(id=row.id, name=row.name)
+    return Account(
+        id=row.id, name=row.name, default_from_name=row.default_from_name, default_from_email=row.default_from_email
+    )
 
 
 def _user(row: sa.Row) -> User:
@@ -66,6 +68,16 @@ class SqlIdentityRepository:
     async def account(self, account_id: str) -> Account | None:
         row = (await self.session.execute(sa.select(accounts).where(accounts.c.id == account_id))).first()
         return _account(row) if row else None
+
+    async def update_settings(
+        self, account_id: str, user_id: str, name: str | None, from_name: str | None, from_email: str | None
+    ) -> None:
+        await self.session.execute(sa.update(users).where(users.c.id == user_id).values(name=name))
+        await self.session.execute(
+            sa.update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(default_from_name=from_name, default_from_email=from_email)
+        )
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         await self.session.execute(sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash))

@@ -13,6 +13,9 @@ accounts = sa.Table(
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # The sender a new campaign starts with (account settings); None: the signed-in user.
+    sa.Column("default_from_name", sa.Text),
+    sa.Column("default_from_email", sa.Text),
 )
 
 users = sa.Table(

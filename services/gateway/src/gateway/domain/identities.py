@@ -10,6 +10,8 @@ from datetime import datetime
 class Account:
     id: str
     name: str
+    default_from_name: str | None = None
+    default_from_email: str | None = None
 
 
 @dataclass(frozen=True)

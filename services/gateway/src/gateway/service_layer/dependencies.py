@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Settings
+from .live import LiveStreams
 from .ports import GatewayUnitOfWork, Upstreams
+from .web_ports import WebBackends
 
 
 @dataclass(frozen=True)
@@ -15,3 +17,5 @@ class GatewayDependencies:
     settings: Settings
     uow: Callable[[], GatewayUnitOfWork]
     upstreams: Upstreams
+    live_streams: LiveStreams
+    web: WebBackends

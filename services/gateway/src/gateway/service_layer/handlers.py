@@ -46,7 +46,12 @@ def _user_view(user: User) -> dict[str, Any]:
 
 
 def _account_view(account: Account) -> dict[str, Any]:
-    return {"id": account.id, "name": account.name}
+    return {
+        "id": account.id,
+        "name": account.name,
+        "default_from_name": account.default_from_name,
+        "default_from_email": account.default_from_email,
+    }
 
 
 async def _open_session(uow: GatewayUnitOfWork, user: User, lifetime: timedelta) -> tuple[str, str, datetime]:
@@ -135,6 +140,19 @@ async def whoami(uow: GatewayUnitOfWork, principal: Principal) -> dict[str, Any]
     if account is None:
         raise Unauthorized("authentication required")
     return {"user": _user_view(user) if user else None, "account": _account_view(account)}
+
+
+async def update_settings(
+    uow: GatewayUnitOfWork, principal: Principal, name: str | None, from_name: str | None, from_email: str | None
+) -> None:
+    """Account settings: the user's name and the default sender of new campaigns (blank: none)."""
+    if principal.user_id is None:
+        raise Unauthorized("account settings need a signed-in user")
+    name, from_name = _clean_name(name, "name"), _clean_name(from_name, "from_name")
+    from_email = normalise_email(from_email) if (from_email or "").strip() else None
+    async with uow:
+        await uow.identities.update_settings(principal.account_id, principal.user_id, name, from_name, from_email)
+        await uow.commit()
 
 
 # --- API keys ------------------------------------------------------------------------------------

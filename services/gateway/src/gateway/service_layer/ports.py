@@ -30,6 +30,12 @@ class IdentityRepository(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def update_settings(
+        self, account_id: str, user_id: str, name: str | None, from_name: str | None, from_email: str | None
+    ) -> None:
+        """The user's display name and the account's default sender (None clears each)."""
+        ...
+
     async def add_session(
         self, session_id: str, user_id: str, account_id: str, csrf_token: str, expires_at: datetime
     ) -> None: ...
