@@ -141,8 +141,14 @@ def test_dockerfile_installs_the_lock_for_one_service_and_runs_unprivileged():
     assert "USER 10001:10001" in dockerfile
     assert re.search(r"^HEALTHCHECK .*\n.*/healthz", dockerfile, re.MULTILINE)
     # Multi-stage: the runtime image gets the built venv, not the build tools or the sources.
-    assert re.findall(r"^FROM \S+ AS (\w+)", dockerfile, re.MULTILINE) == ["build", "runtime"]
+    assert re.findall(r"^FROM \S+ AS (\w+)", dockerfile, re.MULTILINE) == ["frontend", "build", "runtime"]
     assert "COPY --from=build /app/.venv /app/.venv" in dockerfile
+    # The gateway's browser packages come from its lock file and end up inside its wheel.
+    assert "npm ci" in dockerfile and "COPY --from=frontend /vendor" in dockerfile
+    gateway = tomllib.loads((REPO / "services" / "gateway" / "pyproject.toml").read_text())
+    assert gateway["tool"]["hatch"]["build"]["targets"]["wheel"]["artifacts"] == [
+        "src/gateway/entrypoints/web/static/vendor/*"
+    ]
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build_context():
