@@ -12,6 +12,11 @@ class ServiceError(Exception):
         self.detail = detail
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the body."""
+        return {}
+
 
 class NotFound(ServiceError):
     status_code = 404
@@ -31,6 +36,20 @@ class Unauthorized(ServiceError):
 
 class Forbidden(ServiceError):
     status_code = 403
+
+
+class TooManyRequests(ServiceError):
+    """Refused for now; `retry_after_seconds` says when trying again can succeed (Retry-After)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after_seconds: int):
+        super().__init__(detail, retry_after_seconds=retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class UpstreamUnavailable(ServiceError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -64,6 +66,20 @@ async def test_login_checks_the_password(anonymous: httpx.AsyncClient) -> None:
     logged_in = await anonymous.post("/api/v1/auth/login", json={"email": email.title(), "password": PASSWORD})
     assert logged_in.status_code == 200 and logged_in.json() == signed_up
     assert (await anonymous.get("/api/v1/auth/me")).json() == signed_up
+
+
+async def test_repeated_failed_logins_are_throttled_with_a_retry_time(anonymous: httpx.AsyncClient) -> None:
+    email, password = f"throttled-{uuid.uuid4().hex[:8]}@example.com", "a long enough password"
+    assert (await anonymous.post("/api/v1/auth/signup", json={"email": email, "password": password})).status_code == 201
+    for _ in range(10):
+        wrong = await anonymous.post("/api/v1/auth/login", json={"email": email, "password": "guess"})
+        assert wrong.status_code == 401, wrong.text
+    # Even the right password waits now: the guesses, not the guesser, decide.
+    throttled = await anonymous.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert throttled.status_code == 429, throttled.text
+    seconds = int(throttled.headers["retry-after"])
+    assert 0 < seconds <= 15 * 60 and throttled.json()["retry_after_seconds"] == seconds
+    assert throttled.json()["detail"] == f"too many failed logins; try again in {seconds} seconds"
 
 
 async def test_logout_ends_the_session(browser: httpx.AsyncClient) -> None:

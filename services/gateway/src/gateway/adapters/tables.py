@@ -53,3 +53,10 @@ api_keys = sa.Table(
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("key_hash", name="api_keys_key_hash_key"),
 )
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+)

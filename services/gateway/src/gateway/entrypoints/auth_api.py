@@ -16,7 +16,7 @@ from ..domain.credentials import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ..service_layer import handlers
 from ..service_layer.handlers import MAX_NAME_LENGTH
 from .dependencies import Dependencies, GatewayUow
-from .security import Authenticated, clear_session_cookies, session_principal, set_session_cookies
+from .security import Authenticated, clear_session_cookies, client_of, session_principal, set_session_cookies
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -91,9 +91,12 @@ async def signup(body: SignupIn, response: Response, dependencies: Dependencies,
 
 
 @router.post("/auth/login", openapi_extra=NO_AUTHENTICATION)
-async def login(body: LoginIn, response: Response, dependencies: Dependencies, uow: GatewayUow) -> SessionOut:
+async def login(
+    body: LoginIn, request: Request, response: Response, dependencies: Dependencies, uow: GatewayUow
+) -> SessionOut:
+    """429 with Retry-After after too many failed attempts for the address or from the client."""
     settings = dependencies.settings
-    signed_in = await handlers.log_in(uow, body.email, body.password, _lifetime(settings))
+    signed_in = await handlers.log_in(uow, body.email, body.password, _lifetime(settings), client_of(request))
     set_session_cookies(response, settings, signed_in)
     return SessionOut(user=signed_in.user, account=signed_in.account)
 

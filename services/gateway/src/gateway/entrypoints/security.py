@@ -70,3 +70,9 @@ def clear_session_cookies(response: Response, settings: Settings) -> None:
     secure = settings.cookies_secure
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=secure)
     response.delete_cookie(CSRF_COOKIE, httponly=False, samesite="lax", secure=secure)
+
+
+def client_of(request: Request) -> str:
+    """Who is calling, for per-client limits: the peer address. Behind a reverse proxy, run uvicorn
+    with --forwarded-allow-ips so that this is the original client, not the proxy."""
+    return request.client.host if request.client else "unknown"

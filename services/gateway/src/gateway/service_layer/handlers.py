@@ -10,16 +10,18 @@ from dataclasses import asdict
 from typing import Any
 
 from mailstify_servicekit.emails import normalise_email
-from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from mailstify_servicekit.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unauthorized
 
 from mailstify_contracts.unsubscribe import verify_unsubscribe_token
 
 from ..domain import credentials
 from ..domain.credentials import Principal
 from ..domain.identities import Account, User
+from ..domain.login_throttle import LoginThrottle
 from .ports import GatewayUnitOfWork, Upstreams
 
 WRONG_CREDENTIALS = "wrong email or password"
+DEFAULT_LOGIN_THROTTLE = LoginThrottle()
 MAX_NAME_LENGTH = 200
 
 
@@ -79,15 +81,34 @@ async def sign_up(
     return SignedIn(_user_view(user), _account_view(account), token, csrf_token, expires_at)
 
 
-async def log_in(uow: GatewayUnitOfWork, email: str, password: str, session_lifetime: timedelta) -> SignedIn:
+async def log_in(
+    uow: GatewayUnitOfWork,
+    email: str,
+    password: str,
+    session_lifetime: timedelta,
+    client: str = "unknown",
+    throttle: LoginThrottle = DEFAULT_LOGIN_THROTTLE,
+) -> SignedIn:
+    """A new session for the right email and password. Failures are counted per address and per
+    `client` (the caller's IP): past the throttle's limits, attempts answer 429 before any password
+    is checked, until enough failures have aged out of the window."""
     # No syntax check here: a malformed address is just one that has no account (401, not 422).
     email = email.strip().lower()
+    keys = [throttle.address_key(email), throttle.client_key(client)]
+    now = datetime.now(UTC)
     async with uow:
         user = await uow.identities.user_by_email(email)
-    if len(password) > credentials.MAX_PASSWORD_LENGTH:
-        raise Unauthorized(WRONG_CREDENTIALS)
-    matches = await asyncio.to_thread(credentials.verify_password, user.password_hash if user else None, password)
+        failures = await uow.login_failures.since(keys, now - throttle.window)
+    waits = [wait for key in keys if (wait := throttle.wait_seconds(key, failures[key], now)) is not None]
+    if waits:
+        raise TooManyRequests(f"too many failed logins; try again in {max(waits)} seconds", max(waits))
+    matches = len(password) <= credentials.MAX_PASSWORD_LENGTH and await asyncio.to_thread(
+        credentials.verify_password, user.password_hash if user else None, password
+    )
     if user is None or not matches:
+        async with uow:
+            await uow.login_failures.record(keys, now, forget_before=now - throttle.window)
+            await uow.commit()
         raise Unauthorized(WRONG_CREDENTIALS)
     rehashed = None
     if credentials.password_needs_rehash(user.password_hash):
@@ -100,6 +121,8 @@ async def log_in(uow: GatewayUnitOfWork, email: str, password: str, session_life
         if account is None:  # deleted between the two transactions
             raise Unauthorized(WRONG_CREDENTIALS)
         token, csrf_token, expires_at = await _open_session(uow, user, session_lifetime)
+        # The owner got in: earlier guesses at this address no longer count against them.
+        await uow.login_failures.forget(throttle.address_key(email))
         await uow.commit()
     return SignedIn(_user_view(user), _account_view(account), token, csrf_token, expires_at)
 

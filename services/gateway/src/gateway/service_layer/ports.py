@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,8 +57,17 @@ class IdentityRepository(Protocol):
     async def delete_api_key(self, account_id: str, key_id: str) -> bool: ...
 
 
+class LoginFailures(Protocol):
+    async def since(self, keys: Sequence[str], since: datetime) -> dict[str, list[datetime]]: ...
+
+    async def record(self, keys: Sequence[str], at: datetime, forget_before: datetime) -> None: ...
+
+    async def forget(self, key: str) -> None: ...
+
+
 class GatewayUnitOfWork(AbstractUnitOfWork, Protocol):
     identities: IdentityRepository
+    login_failures: LoginFailures
 
 
 @dataclass

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 
-from mailstify_servicekit.errors import Conflict, InvalidInput, Unauthorized
+from mailstify_servicekit.errors import Conflict, InvalidInput, TooManyRequests, Unauthorized
 
 from ...service_layer import handlers
 from ..dependencies import Dependencies, GatewayUow
-from ..security import clear_session_cookies, set_session_cookies
+from ..security import clear_session_cookies, client_of, set_session_cookies
 from .session import Browsing, MaybeBrowsing, WebRoute, form_of
 from .templating import redirect, render, success
 
@@ -78,10 +78,13 @@ async def login(request: Request, dependencies: Dependencies, uow: GatewayUow, n
     values = {"email": str(form.get("email", ""))}
     lifetime = timedelta(hours=dependencies.settings.session_lifetime_hours)
     try:
-        signed_in = await handlers.log_in(uow, values["email"], str(form.get("password", "")), lifetime)
-    except Unauthorized as exc:
+        password = str(form.get("password", ""))
+        signed_in = await handlers.log_in(uow, values["email"], password, lifetime, client_of(request))
+    except (Unauthorized, TooManyRequests) as exc:
         context = {"mode": "login", "values": values, "errors": {"password": exc.detail}, "next": next}
-        return render(request, "auth.html", context, status_code=401)
+        page = render(request, "auth.html", context, status_code=exc.status_code)
+        page.headers.update(exc.headers)
+        return page
     response = redirect(request, safe_next(next), success("You are logged in."))
     set_session_cookies(response, dependencies.settings, signed_in)
     return response
