@@ -87,7 +87,14 @@ class Checker:
 
     async def step(self, page: Page, name: str) -> None:
         await self.accessible(page, name)
-        await page.screenshot(path=self.directory / f"{len(self.checked):02d}-{name}.png", full_page=True)
+        await self._save(page, name, len(self.checked))
+
+    async def snapshot(self, page: Page, name: str) -> None:
+        """The screenshot alone, for a moment too short to run axe in first (`accessible` after)."""
+        await self._save(page, name, len(self.checked) + 1)
+
+    async def _save(self, page: Page, name: str, number: int) -> None:
+        await page.screenshot(path=self.directory / f"{number:02d}-{name}.png", full_page=True)
 
     async def accessible(self, page: Page, name: str) -> None:
         self.checked.append(name)

@@ -130,13 +130,24 @@ async def test_the_newcomers_journey(new_context, checker: Checker, mailstify_st
         f"Are you sure you want to send this to 7 subscribers of “Journey {tag}”?"
     )
     await checker.step(page, "confirm-send")
-    await page.get_by_role("button", name="Yes, send to 7 subscribers").click()
-    status = page.locator("#campaign-status")
-    await expect(status).to_have_attribute("data-status", re.compile("sending|sent"))
-    campaign_url = page.url
-    await page.evaluate("() => { window.__sameDocument = true; }")
-    seen = await status.get_attribute("data-status")
-    await checker.step(page, "campaign-sending")
+    # One recipient's server says "later" (a real 451 from the dev inbox) until we let it through, so
+    # the page is seen `sending`, with live counts, however fast the other six go out.
+    held_back = people[-1][0]
+    mailstify_stack.inbox.reject(held_back, "451 4.7.1 Try again later")
+    try:
+        await page.get_by_role("button", name="Yes, send to 7 subscribers").click()
+        status = page.locator("#campaign-status")
+        await expect(status).to_have_attribute("data-status", "sending")
+        campaign_url = page.url
+        await page.evaluate("() => { window.__sameDocument = true; }")
+        await expect(status.locator("[data-count='sent']")).to_have_text("6", timeout=60_000)
+        await expect(status).to_have_attribute("data-status", "sending")
+        # The mailer retries the 451 for a few seconds only (the test stack's retry schedule): the
+        # screenshot now, the accessibility check once the recipient is let through.
+        await checker.snapshot(page, "campaign-sending")
+    finally:
+        mailstify_stack.inbox.accept(held_back)
+    await checker.accessible(page, "campaign-sending")
     await expect(status).to_have_attribute("data-status", "sent", timeout=60_000)
     await expect(status.locator("[data-count='sent']")).to_have_text("7")
     await expect(page.locator("#deliveries tbody tr")).to_have_count(7)  # with their SMTP replies
@@ -169,7 +180,6 @@ async def test_the_newcomers_journey(new_context, checker: Checker, mailstify_st
         assert answer is not None and answer.status == 404, url
         await expect(stranger.get_by_role("heading", level=1)).to_have_text("Not found")
     await checker.step(stranger, "stranger-404")
-    assert seen in ("sending", "sent")
 
 
 async def test_a_script_in_a_campaign_body_never_runs_in_the_preview(new_context, checker: Checker) -> None:
