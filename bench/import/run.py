@@ -18,26 +18,26 @@ in the same run), never across runs. Everything it starts is stopped by PID at t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
-import shutil
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
 
-from mailstify_devstack import nats, postgres
-from mailstify_devstack.processes import RunningProcess, stop_all
-from mailstify_devstack.services import Infrastructure, Secrets, local_url, service_process, wait_until_ready
+from mailstify_devstack import postgres
+from mailstify_devstack.services import local_url
 
-PORTS = {"gateway": 18000, "audience": 18001, "campaign": 18002, "dispatcher": 18003, "mailer": 18004}
-POSTGRES_PORT = 18010
-NATS_PORT = 18011
-SMTP_PORT = 18012  # nothing listens: no mail is sent in this benchmark
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the shared benchkit
+from benchkit import BenchStack, StackPorts, api_client, peak_rss_kib, run_directory  # noqa: E402
+
+PORTS = StackPorts(
+    services={"gateway": 18000, "audience": 18001, "campaign": 18002, "dispatcher": 18003, "mailer": 18004},
+    postgres=18010,
+    nats=18011,
+    smtp=18012,  # nothing listens: no mail is sent in this benchmark
+)
 # A production-like server rather than the 128 MB default: a million-row list and its indexes fit in
 # the cache, and a checkpoint does not land in the middle of the merge. Durability stays on (fsync).
 POSTGRES_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB"}
@@ -60,47 +60,6 @@ def generate_csv(path: Path, rows: int, seed: int = 7) -> tuple[int, int]:
                 email = f"person{n}@{DOMAINS[n % len(DOMAINS)]}"
             out.write(f"{email},First{n},Last{n % 977},{'pro' if n % 3 else 'free'},City {n % 101}\n")
     return invalid, duplicates
-
-
-class PeakMemory:
-    """Samples a process's peak resident set size (VmHWM: the kernel keeps the high-water mark)."""
-
-    def __init__(self, pid: int):
-        self._status = Path(f"/proc/{pid}/status")
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _read(self) -> int:
-        with contextlib.suppress(OSError):
-            for line in self._status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return 0
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak_kib = max(self.peak_kib, self._read())
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_kib = max(self.peak_kib, self._read())
-
-
-def api_client(gateway: str) -> httpx.Client:
-    with httpx.Client(base_url=gateway, timeout=30) as anonymous:
-        signup = anonymous.post("/api/v1/auth/signup", json={"email": "bench@example.com", "password": "bench password 1"})
-        signup.raise_for_status()
-        key = anonymous.post(
-            "/api/v1/api-keys", json={"name": "bench"}, headers={"X-CSRF-Token": anonymous.cookies["mailstify_csrf"]}
-        )
-        key.raise_for_status()
-    return httpx.Client(base_url=gateway, timeout=600, headers={"Authorization": f"Bearer {key.json()['key']}"})
 
 
 def run_import(client: httpx.Client, csv_path: Path) -> tuple[dict, float]:
@@ -142,53 +101,35 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
+    with run_directory("mailstify-bench-import-", args.keep) as directory:
+        run(directory, args.rows)
 
-    directory = Path(tempfile.mkdtemp(prefix="mailstify-bench-import-"))
-    directory.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data directory
+
+def run(directory: Path, rows: int) -> None:
     csv_path = directory / "bench.csv"
-    print(f"generating {args.rows:,} rows ...", flush=True)
-    invalid, duplicates = generate_csv(csv_path, args.rows)
+    print(f"generating {rows:,} rows ...", flush=True)
+    invalid, duplicates = generate_csv(csv_path, rows)
     print(f"  {csv_path.stat().st_size / 2**20:.1f} MiB, {invalid:,} invalid and {duplicates:,} duplicate rows")
     print(f"  PostgreSQL {' '.join(f'{k}={v}' for k, v in POSTGRES_SETTINGS.items())}")
-    processes: list[RunningProcess] = []
-    try:
-        with (
-            postgres.running(
-                directory / "postgres", directory / "logs/postgres.log", POSTGRES_PORT, settings=POSTGRES_SETTINGS
-            ) as pg,
-            nats.running(directory / "nats", directory / "logs/nats.log", NATS_PORT) as nats_server,
-        ):
-            infra = Infrastructure(nats_server.url, pg.server_url, "127.0.0.1", SMTP_PORT)
-            secrets = Secrets.generate()
-            for name in ("gateway", "audience"):
-                spec = service_process(name, PORTS, infra, secrets)
-                processes.append(RunningProcess.start(spec, directory / "logs" / f"{name}.log"))
-            urls = {name: local_url(PORTS[name]) for name in ("gateway", "audience")}
-            problems = wait_until_ready(urls, 60, give_up=lambda: not all(p.alive() for p in processes))
-            if problems:
-                raise SystemExit(f"services not ready: {problems}; logs in {directory / 'logs'}")
-            audience = processes[1]
-            with api_client(urls["gateway"]) as client, PeakMemory(audience.pid) as memory:
-                print("importing through the gateway ...", flush=True)
-                job, elapsed = run_import(client, csv_path)
-            if job["status"] != "completed":
-                raise SystemExit(f"the import failed: {job['detail']}")
-            rows_per_second = job["processed"] / elapsed
-            print("raw COPY of the same file into a scratch table ...", flush=True)
-            copied, copy_seconds = raw_copy(pg, csv_path)
-            copy_rate = copied / copy_seconds
-            print()
-            print(f"import: {job['processed']:,} rows in {elapsed:.1f} s = {rows_per_second:,.0f} rows/s "
-                  f"(imported {job['imported']:,}, errors {job['error_count']:,})")  # fmt: skip
-            print(f"audience peak RSS: {memory.peak_kib / 1024:.0f} MB")
-            print(f"raw COPY: {copied:,} rows in {copy_seconds:.1f} s = {copy_rate:,.0f} rows/s")
-            print(f"import / raw COPY: {rows_per_second / copy_rate:.0%}")
-    finally:
-        stop_all(processes)
-        if args.keep:
-            print(f"kept {directory}")
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
+    with BenchStack(directory, PORTS) as stack:
+        stack.start_infrastructure(POSTGRES_SETTINGS)
+        stack.start_services("gateway", "audience")
+        with api_client(local_url(PORTS.services["gateway"])) as client:
+            print("importing through the gateway ...", flush=True)
+            job, elapsed = run_import(client, csv_path)
+        audience_peak_kib = peak_rss_kib(stack.processes["audience"].pid)
+        if job["status"] != "completed":
+            raise SystemExit(f"the import failed: {job['detail']}")
+        rows_per_second = job["processed"] / elapsed
+        print("raw COPY of the same file into a scratch table ...", flush=True)
+        copied, copy_seconds = raw_copy(stack.postgres, csv_path)
+        copy_rate = copied / copy_seconds
+        print()
+        print(f"import: {job['processed']:,} rows in {elapsed:.1f} s = {rows_per_second:,.0f} rows/s "
+              f"(imported {job['imported']:,}, errors {job['error_count']:,})")  # fmt: skip
+        print(f"audience peak RSS: {audience_peak_kib / 1024:.0f} MB")
+        print(f"raw COPY: {copied:,} rows in {copy_seconds:.1f} s = {copy_rate:,.0f} rows/s")
+        print(f"import / raw COPY: {rows_per_second / copy_rate:.0%}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,282 @@
+"""Benchmark: send a campaign through the whole platform into Postfix's `smtp-sink`, against what one
+Python process pushing pre-rendered messages into the same sink manages.
+
+    .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]] [--keep]
+
+Installs Postfix (Debian package `postfix`) when `smtp-sink` is missing and it runs as root; starts
+smtp-sink, PostgreSQL, NATS and the five services (2 mailer replicas pointed at the sink) on ports
+18300-18399 in a temporary directory; inserts N subscribers straight into the audience database;
+creates a campaign (~8 KB HTML with merge fields) through the gateway's API, sends it, polls until
+it is `sent`, and prints:
+
+    emails/s from the send request to `sent`; CPU seconds (and ms per email) and peak RSS of every
+    process of the stack; then, the stack stopped, the raw ceiling — aiosmtplib alone, one process,
+    32 persistent connections, a pre-rendered 10 KB message, ~10 s into the same sink — in msgs/s,
+    and `ratio=<end to end / raw ceiling>`.
+
+`--slow-smtp` makes the sink answer each DATA after 1 s (`smtp-sink -w 1`, a slow relay) and sends a
+campaign of N (default 2,000) with 1, 2 and then 4 mailer replicas of `--connections` SMTP
+connections each, printing emails/s for each and its multiple of one replica's rate.
+
+Rates vary ±40% on a shared machine: compare within one run (which is why the ceiling is measured
+in the same run), never across runs. Everything it starts is stopped by PID at the end, also on
+Ctrl-C, SIGTERM or a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+
+import aiosmtplib
+import httpx
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from mailstify_devstack.net import LOOPBACK, is_listening, wait_until
+from mailstify_devstack.processes import ProcessSpec, RunningProcess
+from mailstify_devstack.services import local_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the shared benchkit
+from benchkit import BenchStack, CpuWindow, StackPorts, api_client, peak_rss_kib, run_directory  # noqa: E402
+
+PORTS = StackPorts(
+    services={"gateway": 18300, "audience": 18301, "campaign": 18302, "dispatcher": 18303, "mailer": 18304},
+    postgres=18310,
+    nats=18311,
+    smtp=18312,
+)
+MAILER_PORTS = (18304, 18305, 18306, 18307)  # one per replica, up to the 4 of --slow-smtp
+# A production-like server: durability on (fsync), room for every replica's pool of connections.
+POSTGRES_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "max_connections": "300"}
+SMTP_SINK = Path("/usr/sbin/smtp-sink")
+SINK_BACKLOG = "1024"
+E2E_REPLICAS = 2
+SLOW_REPLICAS = (1, 2, 4)
+RAW_CONNECTIONS = 32
+RAW_SECONDS = 10.0
+DOMAINS = ("example.com", "mail.example.org", "post.example.net", "inbox.example.io", "corp.example.co.uk")
+
+PARAGRAPH = "<p>Here is what is new this month: faster sending, calmer inboxes, and fewer surprises.</p>\n"
+CAMPAIGN = {
+    "subject": "News for {{ subscriber.first_name }}",
+    "from_name": "Acme News",
+    "from_email": "news@acme.test",
+    "body_html": (
+        "<p>Hello {{ subscriber.first_name }}, on your {{ subscriber.attributes.plan }} plan:</p>\n"
+        + PARAGRAPH * 90
+        + "<p>Thanks for reading, {{ subscriber.first_name }}.</p>\n"
+    ),
+}
+
+
+def ensure_smtp_sink() -> None:
+    if SMTP_SINK.is_file():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(
+            f"{SMTP_SINK} is missing: install Postfix, which ships it (as root: "
+            "`DEBIAN_FRONTEND=noninteractive apt-get install -y postfix`), or run this benchmark as root"
+        )
+    print("installing postfix (for smtp-sink) ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "postfix"]
+    done = subprocess.run(install, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # most often a stale package index
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
+        done = subprocess.run(install, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not SMTP_SINK.is_file():
+        raise SystemExit(f"installing postfix failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def sink_spec(port: int, reply_delay: int | None) -> ProcessSpec:
+    # No -c: its per-message counter on stdout would need a reader. As root it must drop to a user.
+    argv = [str(SMTP_SINK), *(["-u", "nobody"] if os.geteuid() == 0 else [])]
+    argv += [*(["-w", str(reply_delay)] if reply_delay else []), f"{LOOPBACK}:{port}", SINK_BACKLOG]
+    return ProcessSpec("smtp-sink", argv)
+
+
+def seed(stack: BenchStack, account_id: str, list_id: str, count: int) -> float:
+    """`count` subscribed subscribers in one statement; returns the seconds it took."""
+    conninfo = make_conninfo(stack.postgres.admin_dsn, dbname="mailstify_audience")
+    started = time.perf_counter()
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO subscribers (account_id, list_id, email, first_name, attributes)"
+            " SELECT %s, %s, 'person' || n || '@' || (%s::text[])[1 + n %% %s], 'First' || n,"
+            " jsonb_build_object('plan', CASE WHEN n %% 3 = 0 THEN 'free' ELSE 'pro' END)"
+            " FROM generate_series(1, %s) AS n",
+            (account_id, int(list_id), list(DOMAINS), len(DOMAINS), count),
+        )
+    return time.perf_counter() - started
+
+
+def prepare_list(stack: BenchStack, client: httpx.Client, recipients: int) -> str:
+    account_id = client.get("/api/v1/auth/me").raise_for_status().json()["account"]["id"]
+    list_id = client.post("/api/v1/lists", json={"name": "bench"}).raise_for_status().json()["id"]
+    print(f"seeding {recipients:,} subscribers ...", flush=True)
+    seconds = seed(stack, account_id, list_id, recipients)
+    print(f"  {seconds:.1f} s")
+    return list_id
+
+
+def send_campaign(client: httpx.Client, list_id: str, name: str, timeout: float) -> tuple[dict, float]:
+    """Create the campaign, send it, and poll it until `sent`; returns it and the seconds from the
+    send request to the first poll that saw it `sent`."""
+    campaign = client.post("/api/v1/campaigns", json={"name": name, "list_id": list_id, **CAMPAIGN})
+    path = f"/api/v1/campaigns/{campaign.raise_for_status().json()['id']}"
+    started = time.perf_counter()
+    client.post(f"{path}/send", json={}).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = client.get(path).raise_for_status().json()
+        if current["status"] == "sent":
+            return current, time.perf_counter() - started
+        if current["status"] not in ("sending", "scheduled"):
+            raise SystemExit(f"the campaign ended {current['status']}: {current.get('last_error')}")
+        time.sleep(0.1)
+    raise SystemExit(f"the campaign was not sent within {timeout:.0f} s: {counts(current)}")
+
+
+def counts(campaign: dict) -> str:
+    return " ".join(f"{key}={campaign[key]}" for key in ("total", "sent_count", "failed_count", "unknown_count"))
+
+
+def start_platform(stack: BenchStack) -> httpx.Client:
+    stack.start_infrastructure(POSTGRES_SETTINGS)
+    stack.start_services("gateway", "audience", "campaign", "dispatcher")
+    return api_client(local_url(PORTS.services["gateway"]))
+
+
+def start_mailers(stack: BenchStack, replicas: int, env: dict[str, str] | None = None) -> list[str]:
+    instances = [(f"mailer-{n + 1}", MAILER_PORTS[n]) for n in range(replicas)]
+    return stack.start_replicas("mailer", instances, env)
+
+
+def print_resources(window: CpuWindow, peaks: dict[str, int], emails: int) -> None:
+    print(f"{'process':<12} {'CPU s':>8} {'ms/email':>9} {'peak RSS MB':>12}")
+    for name, seconds in window.seconds.items():
+        print(f"{name:<12} {seconds:>8.1f} {seconds * 1000 / emails:>9.3f} {peaks[name] / 1024:>12.0f}")
+    total = sum(window.seconds.values())
+    print(f"{'total':<12} {total:>8.1f} {total * 1000 / emails:>9.3f}")
+    print("(CPU from the send request to `sent`, a process with its children; peak RSS: the kernel's "
+          "high-water mark of the largest one, e.g. PostgreSQL's biggest backend)")
+
+
+def end_to_end(directory: Path, recipients: int, sink: RunningProcess) -> float:
+    """The campaign sent with E2E_REPLICAS mailers; returns emails/s."""
+    with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
+        start_mailers(stack, E2E_REPLICAS)
+        list_id = prepare_list(stack, client, recipients)
+        pids = {**stack.pids(), "smtp-sink": sink.pid}
+        print(f"sending to {recipients:,} with {E2E_REPLICAS} mailer replicas ...", flush=True)
+        with CpuWindow(pids) as window:
+            campaign, seconds = send_campaign(client, list_id, "bench", timeout=120 + recipients / 100)
+        peaks = {name: peak_rss_kib(pid) for name, pid in pids.items()}
+    rate = campaign["sent_count"] / seconds
+    print()
+    print(f"end to end: {campaign['sent_count']:,} sent in {seconds:.1f} s from the send request to `sent` "
+          f"= {rate:,.0f} emails/s ({counts(campaign)})")  # fmt: skip
+    print_resources(window, peaks, max(campaign["sent_count"], 1))
+    return rate
+
+
+def raw_message() -> bytes:
+    """A ~10 KB multipart message rendered once, with CRLF line endings (what goes on the wire)."""
+    message = EmailMessage(policy=SMTP_POLICY)
+    message["From"] = "Acme News <news@acme.test>"
+    message["To"] = "person@example.com"
+    message["Subject"] = "News for you"
+    html = CAMPAIGN["body_html"].replace("{{ subscriber.first_name }}", "First1").replace(
+        "{{ subscriber.attributes.plan }}", "pro"
+    )
+    message.set_content("Here is what is new this month.\n" * 40)
+    message.add_alternative(html, subtype="html")
+    return message.as_bytes()
+
+
+async def raw_ceiling(port: int) -> tuple[int, float, int]:
+    """aiosmtplib alone: RAW_CONNECTIONS persistent connections each sending the same pre-rendered
+    message for RAW_SECONDS. Returns (messages, seconds, message size)."""
+    message = raw_message()
+    deadline = time.perf_counter() + RAW_SECONDS
+
+    async def one_connection(index: int) -> int:
+        smtp = aiosmtplib.SMTP(hostname=LOOPBACK, port=port, timeout=30, start_tls=False)
+        await smtp.connect()
+        sent = 0
+        try:
+            while time.perf_counter() < deadline:
+                await smtp.sendmail("news@acme.test", [f"person{index}.{sent}@example.com"], message)
+                sent += 1
+        finally:
+            await smtp.quit()
+        return sent
+
+    started = time.perf_counter()
+    sent = await asyncio.gather(*(one_connection(n) for n in range(RAW_CONNECTIONS)))
+    return sum(sent), time.perf_counter() - started, len(message)
+
+
+def slow_relay(directory: Path, recipients: int, connections: int) -> None:
+    env = {"MAILSTIFY_SMTP_POOL_SIZE": str(connections)}
+    rates: dict[int, float] = {}
+    with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
+        list_id = prepare_list(stack, client, recipients)
+        for replicas in SLOW_REPLICAS:
+            mailers = start_mailers(stack, replicas, env)
+            ideal = recipients / (replicas * connections)
+            print(f"sending to {recipients:,} with {replicas} mailer replica(s) ...", flush=True)
+            campaign, seconds = send_campaign(client, list_id, f"bench x{replicas}", timeout=60 + 3 * ideal)
+            stack.stop(mailers)
+            rates[replicas] = campaign["sent_count"] / seconds
+            print(f"  {seconds:.1f} s ({counts(campaign)})")
+    print()
+    print(f"slow SMTP (smtp-sink -w 1: each DATA answered after 1 s), {recipients:,} recipients, "
+          f"{connections} SMTP connections per mailer replica:")  # fmt: skip
+    for replicas, rate in rates.items():
+        ceiling = replicas * connections
+        print(f"replicas={replicas}: {rate:,.1f} emails/s = {rate / rates[SLOW_REPLICAS[0]]:.2f}x one replica "
+              f"({rate / ceiling:.0%} of {ceiling} connections x 1 msg/s)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 2,000 with --slow-smtp)")
+    parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
+    parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
+    args = parser.parse_args()
+    recipients = args.recipients or (2_000 if args.slow_smtp else 100_000)
+    ensure_smtp_sink()
+    with run_directory("mailstify-bench-send-", args.keep) as directory:
+        spec = sink_spec(PORTS.smtp, 1 if args.slow_smtp else None)
+        print(f"{' '.join(spec.argv)}; data and logs in {directory}", flush=True)
+        with RunningProcess.start(spec, directory / "logs" / "smtp-sink.log") as sink:
+            wait_until(lambda: is_listening(LOOPBACK, PORTS.smtp), timeout=10, what="smtp-sink", still_alive=sink.alive)
+            if args.slow_smtp:
+                slow_relay(directory, recipients, args.connections)
+            else:
+                compare_with_raw_ceiling(directory, recipients, sink)
+
+
+def compare_with_raw_ceiling(directory: Path, recipients: int, sink: RunningProcess) -> None:
+    e2e_rate = end_to_end(directory, recipients, sink)
+    print(f"raw ceiling: aiosmtplib, 1 process, {RAW_CONNECTIONS} connections, pre-rendered message, "
+          f"~{RAW_SECONDS:.0f} s, same sink ...", flush=True)  # fmt: skip
+    messages, seconds, size = asyncio.run(raw_ceiling(PORTS.smtp))
+    raw_rate = messages / seconds
+    print(f"raw ceiling: {messages:,} msgs of {size / 1024:.1f} KB in {seconds:.1f} s = {raw_rate:,.0f} msgs/s")
+    print(f"ratio={e2e_rate / raw_rate:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
