@@ -31,7 +31,7 @@ def test_only_unknown_outcomes_still_finish() -> None:
     campaign = sending()
     campaign.add_outcomes(Tally(0, 0, unknown=2), NOW)
     assert campaign.fanout_completed(2, NOW)
-    assert (campaign.status, campaign.outcomes_recorded) == ("sent", 2)
+    assert (campaign.status, campaign.settled) == ("sent", 2)
 
 
 def test_the_tally_counts_unknown_apart() -> None:

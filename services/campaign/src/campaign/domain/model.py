@@ -312,10 +312,6 @@ class Campaign:
         return self.sent_count + self.failed_count + self.unknown_count + self.cancelled_count
 
     @property
-    def outcomes_recorded(self) -> int:
-        return self.settled
-
-    @property
     def started_at(self) -> datetime | None:
         return self.send_requested_at
 
