@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -171,14 +174,44 @@ def print_resources(window: CpuWindow, peaks: dict[str, int], emails: int) -> No
           "high-water mark of the largest one, e.g. PostgreSQL's biggest backend)")
 
 
-def end_to_end(directory: Path, recipients: int, sink: RunningProcess) -> float:
+@contextlib.contextmanager
+def py_spy_profiles(pids: dict[str, int], into: Path | None) -> Iterator[None]:
+    """With `into`, py-spy samples each Python service during the block; folded stacks land in
+    `into/<process>.txt` (flamegraph.pl / speedscope read them)."""
+    spy = shutil.which("py-spy")
+    if into is None:
+        yield
+        return
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (uv tool install py-spy)")
+    into.mkdir(parents=True, exist_ok=True)
+    recorders = [
+        subprocess.Popen(
+            [spy, "record", "--nonblocking", "--format", "raw", "--rate", "200", "--pid", str(pid),
+             "--output", str(into / f"{name}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for name, pid in pids.items()
+        if name not in ("postgres", "nats", "smtp-sink")
+    ]
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.send_signal(signal.SIGINT)
+        for recorder in recorders:
+            recorder.wait(timeout=30)
+        print(f"py-spy profiles (folded stacks) in {into}")
+
+
+def end_to_end(directory: Path, recipients: int, sink: RunningProcess, profile: Path | None = None) -> float:
     """The campaign sent with E2E_REPLICAS mailers; returns emails/s."""
     with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
         start_mailers(stack, E2E_REPLICAS)
         list_id = prepare_list(stack, client, recipients)
         pids = {**stack.pids(), "smtp-sink": sink.pid}
         print(f"sending to {recipients:,} with {E2E_REPLICAS} mailer replicas ...", flush=True)
-        with CpuWindow(pids) as window:
+        with CpuWindow(pids) as window, py_spy_profiles(pids, profile):
             campaign, seconds = send_campaign(client, list_id, "bench", timeout=120 + recipients / 100)
         peaks = {name: peak_rss_kib(pid) for name, pid in pids.items()}
     rate = campaign["sent_count"] / seconds
@@ -253,6 +286,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 2,000 with --slow-smtp)")
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
     parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
+    parser.add_argument("--profile", type=Path, help="sample each service with py-spy into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
     recipients = args.recipients or (2_000 if args.slow_smtp else 100_000)
@@ -265,11 +299,11 @@ def main() -> None:
             if args.slow_smtp:
                 slow_relay(directory, recipients, args.connections)
             else:
-                compare_with_raw_ceiling(directory, recipients, sink)
+                compare_with_raw_ceiling(directory, recipients, sink, args.profile)
 
 
-def compare_with_raw_ceiling(directory: Path, recipients: int, sink: RunningProcess) -> None:
-    e2e_rate = end_to_end(directory, recipients, sink)
+def compare_with_raw_ceiling(directory: Path, recipients: int, sink: RunningProcess, profile: Path | None) -> None:
+    e2e_rate = end_to_end(directory, recipients, sink, profile)
     print(f"raw ceiling: aiosmtplib, 1 process, {RAW_CONNECTIONS} connections, pre-rendered message, "
           f"~{RAW_SECONDS:.0f} s, same sink ...", flush=True)  # fmt: skip
     messages, seconds, size = asyncio.run(raw_ceiling(PORTS.smtp))

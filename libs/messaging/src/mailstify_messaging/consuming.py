@@ -23,7 +23,20 @@ from mailstify_contracts import Event, decode_event
 from mailstify_contracts.topology import ConsumerSpec
 
 from .retry import backoff_delay
-from .tracing import messaging_attributes, producer_link, tracer
+from opentelemetry import trace
+from opentelemetry.util.types import Attributes
+
+from .tracing import (
+    batch_links,
+    batch_parent,
+    carried_span_context,
+    distinct_contexts,
+    event_attributes,
+    link_threshold,
+    links_dropped,
+    messaging_attributes,
+    tracer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +96,8 @@ class PullConsumer:
     handler: BatchHandler
     batch_size: int | None = None
     fetch_timeout: float = 1.0
+    # Batches up to this size are traced in their producers' traces; larger ones link (tracing.py).
+    link_threshold: int = field(default_factory=link_threshold)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
@@ -122,13 +137,19 @@ class PullConsumer:
         if not deliveries:
             return
         subject = deliveries[0].msg.subject
-        links = [producer_link(d.msg.headers) for d in deliveries]
-        # One span per batch, linked to every producer, so a large fan-out is not one enormous trace.
+        producers = distinct_contexts(carried_span_context(d.msg.headers) for d in deliveries)
+        parent = batch_parent(producers, len(deliveries), self.link_threshold)
+        links = batch_links(producers, parent)
+        attributes = self._batch_attributes(subject, deliveries)
+        if dropped := links_dropped(producers, links, parent):
+            attributes["mailstify.trace.links_dropped"] = dropped
         with tracer.start_as_current_span(
             f"{self.spec.durable} process",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
             links=links,
-            attributes=messaging_attributes(subject, "process", len(deliveries)),
-        ):
+            attributes=attributes,
+        ) as batch_span:
             try:
                 await self.handler(deliveries)
             except Exception:
@@ -136,7 +157,48 @@ class PullConsumer:
                 for delivery in deliveries:
                     if delivery.verdict is None or delivery.verdict is Verdict.ACK:
                         delivery.retry()
-        await asyncio.gather(*(self._settle(d) for d in deliveries))
+            with tracer.start_as_current_span(
+                f"{self.spec.durable} settle",
+                attributes=messaging_attributes(
+                    subject, "settle", len(deliveries), consumer_group=self.spec.durable
+                ),
+            ):
+                await asyncio.gather(*(self._settle(d) for d in deliveries))
+        if len(deliveries) <= self.link_threshold:
+            self._trace_in_other_producers(producers, batch_span, subject, attributes)
+
+    def _batch_attributes(self, subject: str, deliveries: list[Delivery]) -> dict[str, object]:
+        attributes = messaging_attributes(subject, "process", len(deliveries), consumer_group=self.spec.durable)
+        if len(deliveries) == 1:
+            msg_id = (deliveries[0].msg.headers or {}).get("Nats-Msg-Id")
+            if msg_id:
+                attributes["messaging.message.id"] = msg_id
+            attributes["messaging.message.delivery_count"] = deliveries[0].attempt
+        if len(deliveries) <= self.link_threshold:
+            attributes.update(event_attributes([d.event for d in deliveries]))
+        else:  # one pass is cheap, but a big batch names a campaign only if it is about one
+            attributes.update({k: v for k, v in event_attributes([d.event for d in deliveries]).items() if k != "subscriber.id"})
+        return attributes
+
+    def _trace_in_other_producers(
+        self, producers: list[trace.SpanContext], batch_span: trace.Span, subject: str, attributes: Attributes
+    ) -> None:
+        """A small batch is processed as part of every producer's trace, not only the parent's: each
+        other producer gets a span of the same duration, linked to the batch span that did the work."""
+        parent_trace = batch_span.get_span_context().trace_id
+        start, end = getattr(batch_span, "start_time", None), getattr(batch_span, "end_time", None)
+        for producer in producers:
+            if producer.trace_id == parent_trace:
+                continue
+            span = tracer.start_span(
+                f"{self.spec.durable} process",
+                context=trace.set_span_in_context(trace.NonRecordingSpan(producer)),
+                kind=trace.SpanKind.CONSUMER,
+                links=[trace.Link(batch_span.get_span_context())],
+                attributes=attributes,
+                start_time=start,
+            )
+            span.end(end_time=end)
 
     async def _decode(self, msg: Msg) -> Delivery | None:
         try:

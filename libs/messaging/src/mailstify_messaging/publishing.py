@@ -18,11 +18,23 @@ from nats.js.errors import APIError, NoStreamResponseError
 
 from mailstify_contracts import Event
 
-from .tracing import inject_trace_headers, messaging_attributes, tracer
+from opentelemetry import trace
+
+from .tracing import (
+    TRACEPARENT_HEADER,
+    batch_links,
+    carried_span_context,
+    distinct_contexts,
+    extract_trace_context,
+    inject_trace_headers,
+    link_threshold,
+    messaging_attributes,
+    root_context,
+    tracer,
+)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 NO_RESPONDERS_STATUS = "503"
-TRACEPARENT_HEADER = "traceparent"
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,9 @@ class PublishTimeout(Exception):
 
 async def publish(js: JetStreamContext, message: OutgoingMessage, timeout: float = 5.0) -> PubAck:
     with tracer.start_as_current_span(
-        f"{message.subject} publish", attributes=messaging_attributes(message.subject, "publish")
+        f"{message.subject} publish",
+        kind=trace.SpanKind.PRODUCER,
+        attributes=messaging_attributes(message.subject, "publish", message_id=message.msg_id),
     ):
         return await js.publish(message.subject, message.payload, timeout=timeout, headers=message.nats_headers())
 
@@ -65,11 +79,53 @@ async def publish_many(
     if not messages:
         return []
     subject = messages[0].subject
+    carried = distinct_contexts(carried_span_context(m.headers) for m in messages)
+    if not carried:
+        # The caller's own messages (a fan-out page): all of them continue the caller's trace.
+        with tracer.start_as_current_span(
+            f"{subject} publish",
+            kind=trace.SpanKind.PRODUCER,
+            attributes=messaging_attributes(subject, "publish", len(messages)),
+        ):
+            return await _publish_pipelined(js, messages, timeout)
+    # Messages written by others (the outbox relay): each keeps its writer's trace. A small batch
+    # gets a `create` span per message in its writer's trace, which the message then carries; the
+    # one `publish` span links to the writers (bounded) and belongs to no writer's trace.
+    if len(messages) <= link_threshold():
+        messages = [_created(m) for m in messages]
+        carried = distinct_contexts(carried_span_context(m.headers) for m in messages)
     with tracer.start_as_current_span(
-        f"{subject} publish", attributes=messaging_attributes(subject, "publish", len(messages))
+        f"{subject} publish",
+        context=root_context(),
+        kind=trace.SpanKind.PRODUCER,
+        links=batch_links(carried, root_context()),
+        attributes=messaging_attributes(subject, "publish", len(messages)),
     ):
-        replies = await _pipelined_requests(js._nc, messages, timeout)
-        return [_pub_ack(reply) for reply in replies]
+        return await _publish_pipelined(js, messages, timeout)
+
+
+def _created(message: OutgoingMessage) -> OutgoingMessage:
+    """The message with a `create` span in the trace it carries, and carrying that span instead."""
+    if TRACEPARENT_HEADER not in message.headers:
+        return message
+    span = tracer.start_span(
+        f"{message.subject} create",
+        context=extract_trace_context(message.headers),
+        kind=trace.SpanKind.PRODUCER,
+        attributes=messaging_attributes(message.subject, "create", message_id=message.msg_id),
+    )
+    span.end()
+    headers = {k: v for k, v in message.headers.items() if k not in (TRACEPARENT_HEADER, "tracestate")}
+    return OutgoingMessage(
+        message.subject, message.payload, message.msg_id, inject_trace_headers(headers, trace.set_span_in_context(span))
+    )
+
+
+async def _publish_pipelined(
+    js: JetStreamContext, messages: Sequence[OutgoingMessage], timeout: float
+) -> list[PubAck]:
+    replies = await _pipelined_requests(js._nc, messages, timeout)
+    return [_pub_ack(reply) for reply in replies]
 
 
 async def _pipelined_requests(nc: Client, messages: Sequence[OutgoingMessage], timeout: float) -> list[Msg]:

@@ -10,18 +10,18 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .errors import ServiceError
 from .logs import configure_logging
 from .runtime import D, Runtime, ServiceSpec
-from .telemetry import configure_tracing, instrument_app
+from .telemetry import configure_telemetry, instrument_app, metrics_response, telemetry_enabled
 from .text import StorableTextGuard
 
 
 def create_service_app(spec: ServiceSpec[D], routers: Sequence[APIRouter] = (), **fastapi_kwargs: Any) -> FastAPI:
     configure_logging(spec.name, spec.settings.log_level)
-    configure_tracing(spec.name)
+    configure_telemetry(spec.name, spec.settings)
     runtime = Runtime.create(spec)
 
     @asynccontextmanager
@@ -51,6 +51,12 @@ def create_service_app(spec: ServiceSpec[D], routers: Sequence[APIRouter] = (), 
         if missing:
             return JSONResponse({"status": "unavailable", "detail": missing}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    if telemetry_enabled():
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            return metrics_response()
 
     for router in routers:
         app.include_router(router)

@@ -31,7 +31,9 @@ from mailstify_messaging import OutboxRelay, connect, ensure_topology
 from .database import create_engine, prepare_database, session_factory
 from .errors import UpstreamUnavailable
 from .settings import ServiceSettings
-from .telemetry import instrument_engine
+from .metrics import QueueGauges
+from .periodic import PeriodicLoop
+from .telemetry import INSTANCE_ID, instrument_engine, telemetry_enabled
 from .unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,9 @@ class Runtime(Generic[D]):
     booted: asyncio.Event = field(default_factory=asyncio.Event)
     _loop_tasks: list[asyncio.Task] = field(default_factory=list)
     _relay_task: asyncio.Task | None = None
+    _gauges: QueueGauges | None = None
+    _gauge_poll: PeriodicLoop | None = None
+    _gauge_task: asyncio.Task | None = None
 
     @classmethod
     def create(cls, spec: ServiceSpec[D]) -> Runtime[D]:
@@ -143,8 +148,12 @@ class Runtime(Generic[D]):
         self.wiring = self.spec.wire(Connections(settings, self.engine, self.nc, js, self.new_transaction))
         self._relay_task = asyncio.create_task(_supervised(self.relay.run))
         self._loop_tasks = [asyncio.create_task(_supervised(loop.run)) for loop in self.wiring.loops]
+        if telemetry_enabled():
+            self._gauges = QueueGauges(self.spec.name, self.engine, js, self.spec.consumers)
+            self._gauge_poll = PeriodicLoop("queue gauges", self._gauges.poll, settings.metrics_poll_seconds)
+            self._gauge_task = asyncio.create_task(self._gauge_poll.run())
         self.booted.set()
-        log.info("%s ready", self.spec.name)
+        log.info("%s replica %s joined: ready", self.spec.name, INSTANCE_ID)
 
     async def readiness(self) -> str | None:
         """None when ready, else what is missing."""
@@ -161,6 +170,13 @@ class Runtime(Generic[D]):
 
     async def shutdown(self) -> None:
         wiring = self.wiring
+        if self.booted.is_set():
+            log.info("%s replica %s draining", self.spec.name, INSTANCE_ID)
+        if self._gauge_poll is not None and self._gauge_task is not None:
+            self._gauge_poll.stop()
+            await _finish([self._gauge_task], RELAY_FLUSH_SECONDS)
+            if self._gauges is not None:
+                self._gauges.forget()
         if wiring is not None:
             for loop in wiring.loops:
                 loop.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     # How long a stopping service waits for its consumers' current batches (a mailer's SMTP sends).
     shutdown_grace_seconds: float = Field(15.0, ge=0, le=300)
+    # Telemetry (mailstify_servicekit.telemetry): "off" drops tracing, metrics and /metrics entirely.
+    telemetry: Literal["on", "off"] = "on"
+    # The resource's deployment.environment (OTEL_RESOURCE_ATTRIBUTES overrides it).
+    environment: str = "development"
+    # Parent-based: a trace started upstream keeps its caller's decision; new roots are sampled at this ratio.
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)
+    # How often consumer lag and outbox backlog are read for the gauges (two cheap queries per pass).
+    metrics_poll_seconds: float = Field(5.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _real_secrets_when_public(self) -> "ServiceSettings":

@@ -1,37 +1,173 @@
-"""OpenTelemetry set-up: a tracer provider named after the service, OTLP export when
-`OTEL_EXPORTER_OTLP_ENDPOINT` is set (tests install an in-memory exporter instead), and
-FastAPI + SQLAlchemy instrumentation."""
+"""OpenTelemetry, set up once per process for whichever service it runs (`create_service_app` calls
+`configure_telemetry`):
+
+- a resource naming the service (`service.name`, `service.version`, `service.instance.id`,
+  `deployment.environment` from `MAILSTIFY_ENVIRONMENT`); `OTEL_RESOURCE_ATTRIBUTES` and
+  `OTEL_SERVICE_NAME` override any of them;
+- traces sampled parent-based by `MAILSTIFY_TRACE_SAMPLE_RATIO` — unless `OTEL_TRACES_SAMPLER`
+  (and `OTEL_TRACES_SAMPLER_ARG`) is set, which the SDK then reads itself — and exported over
+  OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set; the other
+  standard `OTEL_EXPORTER_OTLP_*` variables are the exporter's own;
+- metrics kept in the process and scraped by Prometheus at `GET /metrics` (`metrics_response`),
+  pushed over OTLP as well only when `OTEL_METRICS_EXPORTER=otlp`;
+- FastAPI, SQLAlchemy (psycopg underneath) and httpx instrumentation.
+
+`MAILSTIFY_TELEMETRY=off` or `OTEL_SDK_DISABLED=true` turns all of it off: no provider, no
+instrumentation, no `/metrics`; the API's no-op tracer and meter remain (the benchmark's baseline).
+A process whose tracer provider was installed before (a test's in-memory exporter) keeps it.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
 
 from fastapi import FastAPI
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
+from fastapi.responses import Response
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .settings import ServiceSettings
 
-def configure_tracing(service: str) -> None:
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
-        return  # already configured (tests, or a second app in one process)
-    provider = TracerProvider(resource=Resource.create({"service.name": f"mailstify-{service}"}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+# Seconds-valued histograms (HTTP, SMTP, rate-limit waits): the SDK's default boundaries are meant
+# for milliseconds and would put every request in the first bucket.
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Probes and the scrape itself are not traffic worth a span or a latency sample.
+EXCLUDED_URLS = "healthz,readyz,metrics"
+# One id per process: replicas of a service and restarts of one are told apart.
+INSTANCE_ID = str(uuid.uuid4())
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace.set_tracer_provider(provider)
+
+@dataclass
+class _State:
+    configured: bool = False
+    enabled: bool = False
+    service: str = ""
+
+
+_state = _State()
+
+
+def telemetry_disabled(settings: ServiceSettings) -> bool:
+    return settings.telemetry == "off" or os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def telemetry_enabled() -> bool:
+    """Whether this process's telemetry is on (False before `configure_telemetry`)."""
+    return _state.enabled
+
+
+def service_resource(service: str, settings: ServiceSettings) -> Resource:
+    ours = {
+        "service.name": f"mailstify-{service}",
+        "service.namespace": "mailstify",
+        "service.version": _version(service),
+        "service.instance.id": INSTANCE_ID,
+        "host.name": socket.gethostname(),
+        "deployment.environment": settings.environment,
+        "deployment.environment.name": settings.environment,
+    }
+    # The operator's OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME win over ours.
+    return Resource.create(ours).merge(OTELResourceDetector().detect())
+
+
+def configure_telemetry(service: str, settings: ServiceSettings) -> None:
+    """Install the tracer and meter providers and the outgoing-HTTP instrumentation; idempotent
+    (several apps in one test process share the first configuration)."""
+    if _state.configured:
+        return
+    _state.configured, _state.service = True, service
+    if telemetry_disabled(settings):
+        return
+    _state.enabled = True
+    # HTTP metrics under the stable conventions: `http.server.request.duration` in seconds,
+    # labelled by the route template (`http.route`), never by the raw path.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+    resource = service_resource(service, settings)
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+        if _otlp_endpoint("TRACES") and os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+    if not isinstance(metrics.get_meter_provider(), MeterProvider):
+        metrics.set_meter_provider(
+            MeterProvider(
+                resource=resource,
+                metric_readers=_metric_readers(),
+                views=[
+                    View(instrument_unit="s", aggregation=ExplicitBucketHistogramAggregation(SECONDS_BUCKETS))
+                ],
+            )
+        )
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor().instrument()
+
+
+def configure_tracing(service: str, settings: ServiceSettings | None = None) -> None:
+    """Kept for callers of the earlier name: the whole telemetry set-up."""
+    configure_telemetry(service, settings or ServiceSettings.model_construct())
+
+
+def _version(service: str) -> str:
+    try:
+        return metadata.version(f"mailstify-{service}")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _otlp_endpoint(signal: str) -> str | None:
+    return os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def _sampler(settings: ServiceSettings) -> Sampler | None:
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return None  # the SDK builds the standard sampler the variables name
+    return ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+
+
+def _metric_readers() -> list[MetricReader]:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    readers: list[MetricReader] = [PrometheusMetricReader()]
+    if os.environ.get("OTEL_METRICS_EXPORTER") == "otlp" and _otlp_endpoint("METRICS"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+    return readers
+
+
+def metrics_response() -> Response:
+    """The process's metrics in the Prometheus text format (what `GET /metrics` answers)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def instrument_app(app: FastAPI) -> None:
+    if not _state.enabled:
+        return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
+    if not _state.enabled:
+        return
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)

@@ -9,7 +9,7 @@ from mailstify_servicekit import Connections, InternalClient, ServiceSpec, Wirin
 
 from .adapters.audience import AudienceRecipients
 from .adapters.control import KeyValueCampaignControl
-from .adapters.mail_queue import MailQueuePublisher
+from .adapters.mail_queue import MailQueueBacklog, MailQueuePublisher
 from .adapters.unit_of_work import SqlFanoutUnitOfWork
 from .config import Settings
 from .entrypoints.consumers import named_sends_handler, send_requested_handler
@@ -33,13 +33,19 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[DispatcherDepende
                 publisher=publisher,
                 content=content,
                 control=KeyValueCampaignControl(connections.js),
+                backlog=MailQueueBacklog(connections.js),
                 page_size=settings.fanout_page_size,
+                window=settings.fanout_window,
                 max_attempts=settings.fanout_max_attempts,
             ),
             named_sends=NamedRecipientSends(publisher=publisher, content=content),
         )
         loops = [
-            PullConsumer(connections.js, settings.send_requests_consumer, send_requested_handler(dependencies)),
+            PullConsumer(
+                connections.js,
+                settings.send_requests_consumer,
+                send_requested_handler(dependencies, settings.fanout_heartbeat_seconds),
+            ),
             PullConsumer(connections.js, topology.DISPATCHER_NAMED_SENDS, named_sends_handler(dependencies)),
         ]
         return Wiring(dependencies, loops=loops, closers=[audience.aclose])

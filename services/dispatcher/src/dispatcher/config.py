@@ -16,10 +16,19 @@ class Settings(ServiceSettings):
     # span about 4 minutes on average, 8.5 at most.
     fanout_max_attempts: int = Field(default=10, ge=1)
     # How long a send request whose dispatcher died mid-fan-out waits before it is delivered again
-    # (to a restarted or another replica). A worker signals progress after every page and before
-    # every back-pressure wait (at most 30 s), so keep it above that; a worker that overruns it only
-    # costs a second worker that stops at its first step (the fan-out's version check).
-    fanout_ack_wait_seconds: float = Field(default=topology.DISPATCHER_SEND_REQUESTS.ack_wait_seconds, ge=1)
+    # (to a restarted or another replica, which resumes from the last checkpoint). A working
+    # dispatcher resets the deadline every third of it (`fanout_heartbeat_seconds`), whatever it is
+    # waiting for; a worker that overruns it anyway only costs a second worker that stops at its
+    # first step (the fan-out's version check).
+    fanout_ack_wait_seconds: float = Field(default=topology.DISPATCHER_SEND_REQUESTS.ack_wait_seconds, ge=3)
+    # Messages waiting in the MAIL work queue (all campaigns, not yet settled by a mailer) at or above
+    # which the fan-out holds its next page: the backlog, and NATS's memory, stay about this plus one
+    # page per fanning-out dispatcher, whatever the list's size (decision 0018).
+    fanout_window: int = Field(default=100_000, ge=1)
+
+    @property
+    def fanout_heartbeat_seconds(self) -> float:
+        return self.fanout_ack_wait_seconds / 3
 
     @property
     def send_requests_consumer(self) -> ConsumerSpec:

@@ -57,6 +57,10 @@ class FakeMailQueue:
         self.crash_after_publish: int | None = None  # raise after this many successful publishes
         # (publishes to let through, messages of the next one stored before the process dies)
         self.crash_mid_publish: tuple[int, int] | None = None
+        # Messages the mailers have taken and settled (a work queue then drops them).
+        self.taken = 0
+        # Raise PublishRefused from this many backlog reads, as NATS unreachable would.
+        self.unreadable_backlogs = 0
 
     async def publish(self, deliveries: Sequence[DeliverEmail]) -> None:
         self.publish_calls += 1
@@ -81,6 +85,16 @@ class FakeMailQueue:
         self.published.extend(deliveries)
         for d in deliveries:
             self.by_msg_id.setdefault(subjects.deliver_msg_id(d.campaign_id, d.recipient.subscriber_id, d.round), d)
+
+    async def size(self) -> int:
+        """The backlog: messages stored and not yet taken by a mailer."""
+        if self.unreadable_backlogs:
+            self.unreadable_backlogs -= 1
+            raise PublishRefused("no responders")
+        return len(self.by_msg_id) - self.taken
+
+    def take(self, count: int) -> None:
+        self.taken = min(len(self.by_msg_id), self.taken + count)
 
     def subscribers(self) -> list[int]:
         """Distinct subscribers queued (what JetStream keeps), in id order."""
@@ -162,17 +176,19 @@ def request(campaign_id: str = "camp-1", list_id: str = "list-1") -> CampaignSen
 class Harness:
     """A Dispatcher over fakes: subscribers 1..`recipients` on list-1, every campaign active."""
 
-    def __init__(self, recipients: int, page_size: int = 1000, max_attempts: int = 10):
+    def __init__(self, recipients: int, page_size: int = 1000, max_attempts: int = 10, window: int = 100_000):
         self.uow = FakeDispatcherUnitOfWork()
         self.recipients = FakeRecipients(recipients)
         self.queue = FakeMailQueue()
         self.content = FakeContentStore()
         self.control = FakeControl()
         self.sleeps: list[float] = []
-        self.progress_calls = 0
+        # What each sleep does meanwhile (a mailer draining the queue, say); nothing by default.
+        self.while_sleeping = lambda: None
 
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
+            self.while_sleeping()
 
         self.dispatcher = Dispatcher(
             new_uow=self.uow,
@@ -180,16 +196,15 @@ class Harness:
             publisher=self.queue,
             content=self.content,
             control=self.control,
+            backlog=self.queue,
             page_size=page_size,
+            window=window,
             max_attempts=max_attempts,
             sleep=sleep,
         )
 
-    async def progress(self) -> None:
-        self.progress_calls += 1
-
     async def run(self, req: CampaignSendRequested | None = None):
-        return await self.dispatcher.fan_out(req or request(), self.progress)
+        return await self.dispatcher.fan_out(req or request())
 
     def completions(self) -> list[tuple[FanoutCompleted, str, str | None]]:
         return [(e, s, m) for e, s, m in self.uow.events if isinstance(e, FanoutCompleted)]

@@ -24,7 +24,7 @@ async def test_every_recipient_gets_one_message_and_the_total_is_exact() -> None
     assert (completed.total, subject, msg_id) == (2500, subjects.CAMPAIGN_FANOUT_COMPLETED, "fanout:camp-1")
     assert fanout.completed and h.uow.committed["camp-1"].published == 2500
     assert h.content.values["camp-1"] == CONTENT
-    assert h.progress_calls == 3
+    assert h.sleeps == []  # a backlog far under the window: no wait
 
 
 async def test_the_snapshot_is_pinned_by_the_first_page() -> None:
@@ -92,8 +92,7 @@ async def test_a_full_mail_queue_is_waited_out_not_dropped() -> None:
 
     assert len(h.queue.by_msg_id) == 15
     assert len(h.queue.published) == 15  # the refused attempts stored nothing
-    assert len(h.sleeps) == 3 and all(0 < s <= 30 for s in h.sleeps)
-    assert h.progress_calls >= 3 + 2  # kept the request alive while waiting, and after each page
+    assert len(h.sleeps) == 3 and all(0 < s <= 5 for s in h.sleeps)
     ((completed, _, _),) = h.completions()
     assert completed.total == 15
 

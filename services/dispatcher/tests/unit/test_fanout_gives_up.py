@@ -30,13 +30,15 @@ class AlwaysFailing(FakeRecipients):
 
 def dispatcher(recipients: FakeRecipients, max_attempts: int = 3) -> tuple[Dispatcher, FakeDispatcherUnitOfWork]:
     uow = FakeDispatcherUnitOfWork()
+    queue = FakeMailQueue()
     return (
         Dispatcher(
             new_uow=uow,
             recipients=recipients,
-            publisher=FakeMailQueue(),
+            publisher=queue,
             content=FakeContentStore(),
             control=FakeControl(),
+            backlog=queue,
             page_size=10,
             max_attempts=max_attempts,
         ),

@@ -8,6 +8,7 @@ from mailstify_servicekit import Connections, ServiceSpec, Wiring
 from mailstify_servicekit.periodic import PeriodicLoop
 
 from .adapters.dkim import DkimSigner, SigningSender
+from .adapters.rate_limit import PostgresRateLimiter
 from .adapters.smtp_pool import SmtpPool
 from .adapters.unit_of_work import SqlMailerUnitOfWork
 from .config import Settings
@@ -17,6 +18,7 @@ from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
 from .service_layer.handlers.exhausted import GiveUpService
 from .service_layer.ports import MailerUnitOfWork, Sender
+from .service_layer.rate_limiting import RateLimitedSender
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -38,6 +40,20 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
 
         pool = SmtpPool(settings)
         sender: Sender = pool if signer is None else SigningSender(pool, signer)
+        # The shared send rate limit, only when one is configured: unlimited costs nothing.
+        limited = (
+            RateLimitedSender(
+                sender, PostgresRateLimiter(connections.engine, settings.rate_limits, settings.throttle_policy)
+            )
+            if settings.rate_limits.configured
+            else None
+        )
+        sender = limited or sender
+
+        def stop_starting() -> None:
+            pool.stop_starting()
+            if limited is not None:
+                limited.stop_starting()
         control = CampaignControlBoard(connections.js)
         dependencies = MailerDependencies(
             deliveries=DeliveryService(
@@ -75,7 +91,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         # On stop, the batch in hand starts no new SMTP transaction: what is in flight finishes (within
         # the shutdown grace, which covers smtp_timeout), the rest is recorded `retry` and nak'ed at
         # once, so another replica sends it instead of its lease expiring into `unknown`.
-        return Wiring(dependencies, loops=loops, closers=[pool.aclose], on_stopping=pool.stop_starting)
+        return Wiring(dependencies, loops=loops, closers=[pool.aclose], on_stopping=stop_starting)
 
     return ServiceSpec(
         name="mailer",

@@ -11,6 +11,8 @@ from mailstify_messaging.retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule
 from mailstify_rendering import HeaderOptions
 from mailstify_servicekit.settings import MessageHeaderSettings, ServiceSettings
 
+from .domain.rate_limit import RateLimits, ThrottlePolicy, parse_domain_rates
+
 # Where mail goes in development when no SMTP server is configured: the devstack's inbox.
 DEV_INBOX_HOST = "127.0.0.1"
 DEV_INBOX_PORT = 1025
@@ -69,6 +71,46 @@ class Settings(ServiceSettings, MessageHeaderSettings):
     # (MAILSTIFY_RETRY_SCHEDULE="1m,2m,5m,10m,15m,20m"); after the last one it fails. The consumer's
     # max_deliver follows from it (`deliveries_consumer`).
     retry_schedule: Annotated[RetrySchedule, NoDecode] = DEFAULT_RETRY_SCHEDULE
+
+    # The send rate limit, emails per second shared by all replicas (decision record 0019); unset:
+    # unlimited, and no cost at all. MAILSTIFY_RATE_LIMIT: overall; MAILSTIFY_RATE_LIMIT_PER_DOMAIN:
+    # for each recipient domain; MAILSTIFY_RATE_LIMIT_DOMAINS="gmail.com=20,outlook.com=10": for
+    # those domains (instead of the per-domain one).
+    rate_limit: float | None = None
+    rate_limit_per_domain: float | None = None
+    rate_limit_domains: Annotated[dict[str, float], NoDecode] = {}
+    # A throttling reply (421, 4.7.x, "rate" in a 4xx) halves the domain's rate for every replica,
+    # holds it this long, then climbs back by half the limit every `throttle_recovery_seconds`.
+    throttle_hold_seconds: float = 30.0
+    throttle_recovery_seconds: float = 60.0
+
+    @field_validator("rate_limit_domains", mode="before")
+    @classmethod
+    def _parse_domain_rates(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_domain_rates(value)
+        return value
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(self.rate_limit, self.rate_limit_per_domain, dict(self.rate_limit_domains))
+
+    @property
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(self.throttle_hold_seconds, self.throttle_recovery_seconds)
+
+    @model_validator(mode="after")
+    def _rate_limits_positive(self) -> "Settings":
+        for name in ("rate_limit", "rate_limit_per_domain"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < float("inf"):
+                raise ValueError(f"MAILSTIFY_{name.upper()} must be a positive number of emails per second, got {value}")
+        bad = {domain: rate for domain, rate in self.rate_limit_domains.items() if not 0 < rate < float("inf")}
+        if bad:
+            raise ValueError(f"MAILSTIFY_RATE_LIMIT_DOMAINS rates must be positive, got {bad}")
+        if self.throttle_hold_seconds < 0 or self.throttle_recovery_seconds <= 0:
+            raise ValueError("throttle_hold_seconds must be at least 0 and throttle_recovery_seconds above 0")
+        return self
 
     @field_validator("retry_schedule", mode="before")
     @classmethod

@@ -15,6 +15,25 @@ from ..service_layer.ports import DeliveryRecord
 from .tables import campaign_results, campaign_unsubscribes, campaigns
 
 _CAMPAIGN_FIELDS = [f.name for f in fields(Campaign)]
+
+# A batch of outcomes in one statement whose text never changes: the ids travel as parallel arrays
+# and are `unnest`ed server-side, so neither SQLAlchemy nor psycopg compiles anything per outcome (a
+# multi-row VALUES was a third of this service's CPU per email). See `SqlResultLedger.record`.
+_RECORD_RESULTS = sa.text(
+    """
+    INSERT INTO campaign_results AS r (campaign_id, subscriber_id, outcome, email, detail, recorded_at, round)
+    SELECT campaign_id, subscriber_id, outcome, email, detail, :recorded_at, round
+    FROM unnest(
+        CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:outcomes AS text[]),
+        CAST(:emails AS text[]), CAST(:details AS text[]), CAST(:rounds AS int[])
+    ) AS o(campaign_id, subscriber_id, outcome, email, detail, round)
+    ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
+        outcome = excluded.outcome, detail = excluded.detail, recorded_at = excluded.recorded_at,
+        round = excluded.round
+    WHERE r.outcome = :retrying AND r.round < excluded.round
+    RETURNING r.campaign_id, r.subscriber_id, r.outcome
+    """
+)
 # A result row taken back by retry-failed, waiting for the next round's outcome.
 RETRYING = "retrying"
 # Set once at creation; everything else is rewritten by `save`.
@@ -101,35 +120,23 @@ class SqlResultLedger:
         if not outcomes:
             return []
         by_key = {(o.campaign_id, o.subscriber_id): o for o in outcomes}
-        statement = insert(campaign_results).values(
-            [
-                {
-                    "campaign_id": o.campaign_id,
-                    "subscriber_id": o.subscriber_id,
-                    "outcome": o.outcome,
-                    "email": o.email,
-                    "detail": o.detail,
-                    "recorded_at": now,
-                    "round": o.round,
-                }
-                for o in by_key.values()
-            ]
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "subscriber_id"],
-            set_={
-                "outcome": statement.excluded.outcome,
-                "detail": statement.excluded.detail,
-                "recorded_at": statement.excluded.recorded_at,
-                "round": statement.excluded.round,
+        batch = by_key.values()
+        result = await self.session.execute(
+            _RECORD_RESULTS,
+            {
+                "campaign_ids": [o.campaign_id for o in batch],
+                "subscriber_ids": [o.subscriber_id for o in batch],
+                "outcomes": [o.outcome for o in batch],
+                "emails": [o.email for o in batch],
+                "details": [o.detail for o in batch],
+                "rounds": [o.round for o in batch],
+                "recorded_at": now,
+                "retrying": RETRYING,
             },
-            where=sa.and_(
-                campaign_results.c.outcome == RETRYING, campaign_results.c.round < statement.excluded.round
-            ),
-        ).returning(campaign_results.c.campaign_id, campaign_results.c.subscriber_id, campaign_results.c.outcome)
+        )
         return [
             RecordedOutcome(row.campaign_id, row.outcome, by_key[(row.campaign_id, row.subscriber_id)].hard_bounce)
-            for row in await self.session.execute(statement)
+            for row in result
         ]
 
     async def subscribers_with(

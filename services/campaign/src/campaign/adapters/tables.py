@@ -37,6 +37,34 @@ campaigns = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("send_round", sa.Integer, nullable=False),
     sa.Column("retry_round", sa.Integer, nullable=False),
+    sa.Column("fanned_out_at", sa.DateTime(timezone=True)),
+    sa.Column("first_delivery_at", sa.DateTime(timezone=True)),
+    sa.Column("last_delivery_at", sa.DateTime(timezone=True)),
+)
+
+# The campaign's milestones (domain/timeline.py): a handful of rows per campaign, never one per email.
+campaign_timeline = sa.Table(
+    "campaign_timeline",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("campaign_id", sa.Text, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("trace_id", sa.Text),
+    sa.Index("campaign_timeline_by_campaign", "campaign_id", "id"),
+)
+
+# Delivery-path problems per campaign and reason: one row per distinct reason, counted.
+campaign_deferrals = sa.Table(
+    "campaign_deferrals",
+    metadata,
+    sa.Column("campaign_id", sa.Text, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("reason", sa.Text, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 campaign_unsubscribes = sa.Table(

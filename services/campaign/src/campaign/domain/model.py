@@ -89,6 +89,11 @@ class Campaign:
     send_round: int = 0
     # Retry-failed rounds so far; the n-th retry re-sends in delivery round n.
     retry_round: int = 0
+    # When the dispatcher reported the fan-out complete (the first report).
+    fanned_out_at: datetime | None = None
+    # When the mailers reported the earliest and the latest outcome of a recipient (any round).
+    first_delivery_at: datetime | None = None
+    last_delivery_at: datetime | None = None
 
     # --- content -------------------------------------------------------------------------------
 
@@ -258,6 +263,7 @@ class Campaign:
         if self.total is not None:
             return False
         self.total = total
+        self.fanned_out_at = now
         self.updated_at = now
         self._finish_if_complete(now)
         return True
@@ -297,6 +303,16 @@ class Campaign:
         self.updated_at = now
         self._finish_if_complete(now)
         return True
+
+    def deliveries_reported(self, first: datetime, last: datetime) -> bool:
+        """Outcomes the mailers reported between `first` and `last` (a batch's min and max): widen the
+        first/last delivery times. True when they moved."""
+        changed = False
+        if self.first_delivery_at is None or first < self.first_delivery_at:
+            self.first_delivery_at, changed = first, True
+        if self.last_delivery_at is None or last > self.last_delivery_at:
+            self.last_delivery_at, changed = last, True
+        return changed
 
     def add_unsubscribes(self, count: int, now: datetime) -> bool:
         """Count newly recorded unsubscribes (the unsubscribe ledger filters repeats); True when anything changed."""
@@ -356,6 +372,8 @@ class Outcome:
     # The delivery round it settles (0: the send; n: the n-th retry of failed recipients).
     round: int = 0
     hard_bounce: bool = False
+    # When the mailer reported it (the event's occurred_at); feeds the first/last delivery times.
+    reported_at: datetime | None = None
 
     @property
     def is_test(self) -> bool:

@@ -1,4 +1,4 @@
-"""The mail queue (DeliverEmail on the MAIL work-queue stream)."""
+"""The mail queue (DeliverEmail on the MAIL work-queue stream): publishing, and its backlog."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ from collections.abc import Sequence
 
 import nats.errors
 from nats.js import JetStreamContext
+from opentelemetry import metrics
 
-from mailstify_contracts import DeliverEmail, subjects
+from mailstify_contracts import DeliverEmail, subjects, topology
 from mailstify_messaging import OutgoingMessage, PublishTimeout, publish_many
 
 from ..service_layer.ports import PublishRefused
+
+# Counted per page the queue acknowledged (one add per publish call, never per message).
+published = metrics.get_meter("mailstify.dispatcher").create_counter(
+    "mailstify.fanout.deliveries", unit="{message}", description="DeliverEmail messages the dispatcher published"
+)
 
 
 class MailQueuePublisher:
@@ -32,3 +38,19 @@ class MailQueuePublisher:
         # A full MAIL stream (discard=new) answers with an API error; a lost link times out.
         except (nats.errors.Error, PublishTimeout, TimeoutError) as exc:
             raise PublishRefused(f"{exc.__class__.__name__}: {exc}") from exc
+        published.add(len(messages))
+
+
+class MailQueueBacklog:
+    """The MAIL stream's message count: a work queue removes a message once a mailer acks it, so what
+    it holds is what the mailers have not settled yet (pending, or fetched and in flight)."""
+
+    def __init__(self, js: JetStreamContext):
+        self._js = js
+
+    async def size(self) -> int:
+        try:
+            info = await self._js.stream_info(topology.MAIL_STREAM.name)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise PublishRefused(f"{exc.__class__.__name__}: {exc}") from exc
+        return info.state.messages

@@ -3,7 +3,10 @@ sends to named recipients (CampaignTestSendRequested, CampaignRecipientsRequeued
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import nats.errors
 from opentelemetry import trace
@@ -12,23 +15,35 @@ from mailstify_contracts import CampaignRecipientsRequeued, CampaignSendRequeste
 from mailstify_messaging import BatchHandler, Delivery
 
 from ..service_layer.dependencies import DispatcherDependencies
-from ..service_layer.handlers import Progress
 
 log = logging.getLogger(__name__)
 
 
-def _keep_alive(delivery: Delivery) -> Progress:
-    async def progress() -> None:
-        try:
-            # Resets the ack deadline, so a fan-out that takes longer than ack_wait is not redelivered.
-            await delivery.msg.in_progress()
-        except nats.errors.Error as exc:
-            log.warning("could not extend the ack deadline of a send request: %s", exc)
+@contextlib.asynccontextmanager
+async def _kept_in_progress(delivery: Delivery, every: float) -> AsyncIterator[None]:
+    """Reset the message's ack deadline every `every` seconds while this process works on it, however
+    long one step takes (a wait for room in the mail queue, a refused publish, a slow audience call).
+    The consumer's ack_wait can then be short, and a send request whose dispatcher died is delivered
+    again within about ack_wait of the death, not after a long fan-out's worst case."""
 
-    return progress
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await delivery.msg.in_progress()
+            except nats.errors.Error as exc:
+                log.warning("could not extend the ack deadline of a send request: %s", exc)
+
+    heartbeat = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
 
 
-def send_requested_handler(dependencies: DispatcherDependencies) -> BatchHandler:
+def send_requested_handler(dependencies: DispatcherDependencies, heartbeat_seconds: float) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             request = delivery.event
@@ -37,7 +52,9 @@ def send_requested_handler(dependencies: DispatcherDependencies) -> BatchHandler
             trace.get_current_span().set_attribute("campaign.id", request.campaign_id)
             # Progress so far is checkpointed: a retry resumes there. The consumer never runs out of
             # deliveries (max_deliver -1); the dispatcher decides when to give up (FanoutFailed).
-            if not await dependencies.fanouts.attempt(request, delivery.attempt, _keep_alive(delivery)):
+            async with _kept_in_progress(delivery, every=heartbeat_seconds):
+                settled = await dependencies.fanouts.attempt(request, delivery.attempt)
+            if not settled:
                 delivery.retry()
 
     return handle

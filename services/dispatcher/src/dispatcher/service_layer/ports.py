@@ -15,7 +15,8 @@ from ..domain.fanout import Fanout
 
 class PublishRefused(Exception):
     """The mail queue did not accept (all of) a batch: full (back-pressure), or NATS is unreachable.
-    Nothing is known about which messages made it; republishing the batch is safe (msg ids)."""
+    Nothing is known about which messages made it; republishing the batch is safe (msg ids).
+    `MailBacklog.size` raises it too when NATS cannot tell the backlog: a publish would fail as well."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class RecipientSource(Protocol):
 class DeliveryPublisher(Protocol):
     async def publish(self, deliveries: Sequence[DeliverEmail]) -> None:
         """Return once the mail queue has acknowledged every message; raise PublishRefused otherwise."""
+        ...
+
+
+class MailBacklog(Protocol):
+    async def size(self) -> int:
+        """Messages in the mail queue that no mailer has settled yet, every campaign's (a work queue
+        drops a message once acked). Raises PublishRefused when the queue cannot be asked."""
         ...
 
 

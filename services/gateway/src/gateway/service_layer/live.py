@@ -16,10 +16,25 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
+from opentelemetry import metrics
+
 from mailstify_servicekit.errors import ServiceError
 
 from ..domain import sse
 from ..domain.live_updates import Coalescer, LiveUpdate, supersedes
+
+_open_streams = metrics.get_meter("mailstify.gateway").create_up_down_counter(
+    "mailstify.gateway.sse.streams", unit="{stream}", description="Server-sent event streams open at this gateway"
+)
+
+
+@contextmanager
+def _counted_stream() -> Iterator[None]:
+    _open_streams.add(1)
+    try:
+        yield
+    finally:
+        _open_streams.add(-1)
 
 
 class Listener:
@@ -139,7 +154,7 @@ class LiveStreams:
         `id:` is a per-stream counter starting at `first_event_id`; see `entrypoints/events.py`
         for why it is not a JetStream sequence."""
         ids = itertools.count(first_event_id)
-        with self.listen(account_id, campaign_id) as listener:
+        with self.listen(account_id, campaign_id) as listener, _counted_stream():
             yield sse.retry(self._retry_milliseconds)
             listener.missed_some()  # nothing read yet: the current state comes first
             while (updates := await listener.next_updates(self._heartbeat_seconds)) is not None:

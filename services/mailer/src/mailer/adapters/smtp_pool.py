@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import aiosmtplib
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 from aiosmtplib.typing import SMTPStatus
+from opentelemetry import trace
 
 from ..config import Settings
 from ..domain.model import SmtpAttempt, SmtpPhase
+from ..service_layer.metrics import timed_smtp
 from ..service_layer.ports import OutgoingMail
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class SmtpPool:
     async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]:
         """Send concurrently over the pool, one attempt per mail, in order. A mail not handed to a
         connection before `start_before` (time.monotonic), or after `stop_starting()`, is not attempted."""
+        trace.get_current_span().set_attributes({"server.address": self._options["hostname"], "server.port": self._options["port"]})
         return list(await asyncio.gather(*(self.send(mail, start_before) for mail in mails)))
 
     async def send(self, mail: OutgoingMail, start_before: float) -> SmtpAttempt:
@@ -85,7 +88,7 @@ class SmtpPool:
                 return SmtpAttempt.not_attempted(STOPPING)
             if time.monotonic() >= start_before:
                 return SmtpAttempt.not_attempted()
-            return await self._transaction(connection, mail)
+            return await timed_smtp(self._transaction(connection, mail))
         finally:
             connection.last_used = time.monotonic()
             self._idle.put_nowait(connection)

@@ -109,3 +109,17 @@ class ContentSource(Protocol):
     async def get(self, key: str) -> VersionedContent | None:
         """The content under `key`, None when absent. Raises on transport errors."""
         ...
+
+
+class SendRateLimiter(Protocol):
+    """The send rate limit shared by every mailer replica (MAILSTIFY_RATE_LIMIT*): overall and per
+    recipient domain, slowed for a domain whose server answers with a throttling reply."""
+
+    async def acquire(self, domain: str, count: int = 1) -> None:
+        """Wait until `count` emails to `domain` may go on the wire now."""
+        ...
+
+    async def throttled(self, domain: str, reply: str) -> None:
+        """The server asked us to slow down for `domain` (421, a 4.7.x or a rate hint): every replica
+        sends to it more slowly for a while."""
+        ...

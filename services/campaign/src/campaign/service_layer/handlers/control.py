@@ -50,6 +50,7 @@ def _stage_control(uow: CampaignUnitOfWork, campaign: Campaign) -> None:
 
 def _stage_status(uow: CampaignUnitOfWork, campaign: Campaign) -> None:
     uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+    log.info("campaign %s is now %s", campaign.id, campaign.status, extra={"campaign_id": campaign.id})
 
 
 async def request_send(

@@ -24,6 +24,7 @@ async def record_fanout_completed(uow: CampaignUnitOfWork, account_id: str, camp
             await uow.campaigns.save(campaign)
             uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
             await uow.commit()
+            log.info("campaign %s fanned out to %d recipients; it is %s", campaign_id, total, campaign.status, extra={"campaign_id": campaign_id})
 
 
 async def record_fanout_failed(
@@ -39,6 +40,7 @@ async def record_fanout_failed(
             await uow.campaigns.save(campaign)
             uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
             await uow.commit()
+            log.info("campaign %s is %s: fan-out gave up (%s)", campaign_id, campaign.status, reason, extra={"campaign_id": campaign_id})
 
 
 def deferral_note(reason: str, smtp_code: int | None) -> str:
@@ -92,12 +94,18 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
         if len(known) < len(first_per_recipient):
             log.info("ignored %d outcomes of unknown campaigns", len(first_per_recipient) - len(known))
         recorded = await uow.results.record(known, now)
+        changed = []
         for campaign_id, tally in tally_by_campaign(recorded).items():
             campaign = campaigns[campaign_id]
+            status_before = campaign.status
             if campaign.add_outcomes(tally, now):
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
+                if campaign.status != status_before:
+                    changed.append(campaign)
         await uow.commit()
+    for campaign in changed:
+        log.info("campaign %s is %s: every outcome is in", campaign.id, campaign.status, extra={"campaign_id": campaign.id})
 
 
 async def record_unsubscribes(uow: CampaignUnitOfWork, unsubscribes: list[tuple[str, str, str]]) -> None:

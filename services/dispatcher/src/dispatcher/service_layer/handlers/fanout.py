@@ -7,6 +7,9 @@ Crash-safe and idempotent by construction:
   again, the list may have changed — and JetStream drops the copies by msg id: the total is exactly
   the set of recipients published, whatever the crash and whatever changed before the resume;
 - completion and the FanoutCompleted event are one transaction (outbox);
+- the mail queue's backlog is paced: a page is fetched and published only while fewer than `window`
+  messages wait in the queue (every campaign's), so NATS holds about a window plus a page however
+  large the list (decision 0018); the wait is back-pressure, not a failure, and counts no attempt;
 - the campaign's control state is read before every page: `paused` stops after the last checkpoint
   (the request is acked; the resume's new request carries on from there), `cancelled` completes the
   fan-out with the recipients published so far as its total;
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 
 from mailstify_contracts import CampaignSendRequested, DeliverEmail, subjects, utcnow
 from mailstify_messaging.retry import backoff_delay
+from mailstify_messaging.tracing import page_span
 from mailstify_servicekit.errors import ServiceError
 
 from ...domain.fanout import Fanout, PendingPage
@@ -32,6 +36,7 @@ from ..ports import (
     ContentStore,
     DeliveryPublisher,
     FanoutUnitOfWork,
+    MailBacklog,
     PublishRefused,
     RecipientPage,
     RecipientSource,
@@ -39,11 +44,8 @@ from ..ports import (
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[], Awaitable[None]]
-
-
-async def _no_progress() -> None:
-    return None
+# A long fan-out says how far it got every this many pages (and always when it completes).
+MILESTONE_PAGES = 100
 
 
 @dataclass
@@ -53,21 +55,27 @@ class Dispatcher:
     publisher: DeliveryPublisher
     content: ContentStore
     control: CampaignControl
+    backlog: MailBacklog
     page_size: int = 1000
+    # Messages waiting in the mail queue at or above which the next page waits (Settings.fanout_window).
+    window: int = 100_000
+    # How often a waiting fan-out asks the queue again: one stream-info request, not one per message.
+    backlog_poll_seconds: float = 0.25
     # Deliveries of one send request before its fan-out is given up on (Settings.fanout_max_attempts).
     max_attempts: int = 10
-    # Back-pressure retries: short at first, never longer than this between attempts.
-    max_publish_backoff: float = 30.0
+    # Retries of a refused publish (a full stream, NATS unreachable): short at first, never longer than
+    # this between attempts, so the fan-out carries on within seconds of NATS coming back.
+    max_publish_backoff: float = 5.0
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
-    async def attempt(self, request: CampaignSendRequested, attempt: int, progress: Progress = _no_progress) -> bool:
+    async def attempt(self, request: CampaignSendRequested, attempt: int) -> bool:
         """Delivery number `attempt` (from 1) of a send request: fan out or resume. True when the request
         is settled (fanned out, held by a pause, or given up on: ack it), False to have it redelivered later.
 
         Any error counts, not only a `ServiceError` from the audience service: on the last attempt the
         fan-out is failed with the reason, whatever it was, so no campaign waits for a fan-out forever."""
         try:
-            await self.fan_out(request, progress)
+            await self.fan_out(request)
             return True
         except Exception as exc:
             reason = _describe(exc)
@@ -102,27 +110,33 @@ class Dispatcher:
                     return fanout
             # Another worker checkpointed meanwhile: read it again; it may even have completed.
 
-    async def fan_out(self, request: CampaignSendRequested, progress: Progress = _no_progress) -> Fanout:
+    async def fan_out(self, request: CampaignSendRequested) -> Fanout:
         """Fan the campaign out, or resume it; returns the fan-out as it stands when this call is done
         (ended, or held by a pause, or left to another worker that advanced it meanwhile).
 
-        `progress` is awaited after every page (the caller extends its message's ack deadline there)."""
+        It may wait long (a full window, a refused publish): the caller keeps its message alive meanwhile."""
         fanout = await self._start(request)
         if fanout.ended:
             return fanout
         # Before any DeliverEmail can reach a mailer; put is an overwrite, so a resume repeats it harmlessly.
         await self.content.put(request.campaign_id, request.content)
+        pages = 0
         while True:
+            # Before the page is fetched, so that a pause or cancel during the wait is seen.
+            await self._wait_for_room(fanout)
             # A page recorded before a crash goes out as recorded, whatever the control state: some of
             # it may be queued already, and the mailers hold (or cancel) what a pause (or cancel) stops.
             pending = fanout.pending or await self._next_page(fanout)
             if pending is None:
                 return fanout
-            await self._publish(fanout, pending, progress)
+            with page_span("fanout page", pages, _page_attributes(fanout, pending)):
+                await self._publish(fanout, pending)
             page = fanout.checkpoint()
             if not await self._save(fanout, complete=page.last):
                 return fanout
-            await progress()
+            pages += 1
+            if pages % MILESTONE_PAGES == 0 and not page.last:
+                log.info("fan-out of campaign %s: %d recipients published", fanout.campaign_id, fanout.published)
             if page.last:
                 log.info("fan-out of campaign %s complete: %d recipients", fanout.campaign_id, fanout.published)
                 return fanout
@@ -168,7 +182,35 @@ class Dispatcher:
             created_at=utcnow(),
         )
 
-    async def _publish(self, fanout: Fanout, page: PendingPage, progress: Progress) -> None:
+    async def _wait_for_room(self, fanout: Fanout) -> None:
+        """Return once fewer than `window` messages wait in the mail queue. A backlog that cannot be
+        read (NATS unreachable) is waited out like a refused publish."""
+        polls = 0
+        while True:
+            try:
+                waiting: int | None = await self.backlog.size()
+            except PublishRefused as exc:
+                waiting = None
+                log.warning("cannot read the mail queue's backlog for campaign %s: %s", fanout.campaign_id, exc)
+            if waiting is not None and waiting < self.window:
+                if polls:
+                    log.info("mail queue down to %d messages; fan-out of campaign %s continues", waiting, fanout.campaign_id)
+                return
+            if polls == 0 and waiting is not None:
+                log.info(
+                    "mail queue holds %d messages (window %d); fan-out of campaign %s waits at %d recipients",
+                    waiting,
+                    self.window,
+                    fanout.campaign_id,
+                    fanout.published,
+                )
+            polls += 1
+            if waiting is None:
+                await self.sleep(backoff_delay(polls, base=0.5, cap=self.max_publish_backoff))
+            else:
+                await self.sleep(self.backlog_poll_seconds)
+
+    async def _publish(self, fanout: Fanout, page: PendingPage) -> None:
         """Publish one page until the mail queue takes all of it: a full queue is waited out, never dropped."""
         if not page.recipients:
             return
@@ -192,7 +234,6 @@ class Dispatcher:
                 log.warning(
                     "mail queue refused a page of campaign %s (%s); retrying in %.1fs", fanout.campaign_id, exc, delay
                 )
-                await progress()
                 await self.sleep(delay)
 
     async def _save(self, fanout: Fanout, *, complete: bool = False) -> bool:
@@ -211,6 +252,14 @@ class Dispatcher:
                 return False
             await uow.commit()
         return True
+
+
+def _page_attributes(fanout: Fanout, page: PendingPage) -> dict[str, object]:
+    return {
+        "campaign.id": fanout.campaign_id,
+        "account.id": fanout.account_id,
+        "messaging.batch.message_count": len(page.recipients),
+    }
 
 
 def _describe(exc: Exception) -> str:

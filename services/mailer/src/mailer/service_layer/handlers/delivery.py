@@ -49,7 +49,9 @@ from ...domain.model import (
     unbuildable,
 )
 from ..campaign_cache import CampaignCache, Unavailable
+from ..metrics import record_outcomes
 from ..ports import CampaignControl, ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
+from ..smtp_tracing import record_replies, smtp_span
 from .holds import HoldService
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,7 @@ class DeliveryService:
         outcomes.update({task.key: CANCELLED for task in to_cancel})
         to_send += to_cancel
         recorded = await self._record(to_send, claims, campaigns, outcomes)
+        record_outcomes((t.event.recipient.email, outcomes[t.key]) for t in to_send if t.key in recorded)
         for task in to_send:
             outcome = outcomes[task.key]
             if task.key not in recorded:
@@ -228,8 +231,9 @@ class DeliveryService:
                 continue
             mails.append((task, OutgoingMail(campaign.content.from_email, task.event.recipient.email, data)))
         if mails:
-            with tracer.start_as_current_span("smtp send", attributes={"mailstify.mail.count": len(mails)}):
+            with smtp_span(len(mails)) as span:
                 attempts = await self._sender.send_all([mail for _, mail in mails], start_before)
+                record_replies(span, attempts)
             for (task, _), attempt in zip(mails, attempts, strict=True):
                 outcomes[task.key] = classify(attempt, self._last_attempt(task))
         return outcomes
