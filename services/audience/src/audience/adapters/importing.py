@@ -1,10 +1,12 @@
 """Import jobs and their staging area on PostgreSQL.
 
-An import is one transaction (`SqlStagingArea`): rows are COPYed into a temporary table, duplicates
-inside the file are left out (sorting by address once), and one INSERT … SELECT … ON CONFLICT merges the rest into the list.
-Until it commits the list is untouched; if the process dies, PostgreSQL rolls it back. That
-transaction holds an advisory lock on the job, so a job row that says `running` while nobody holds
-its lock was orphaned by a crash (`SqlImportRepository.fail_orphaned`).
+An import is one transaction (`SqlStagingArea`): each chunk of rows is merged into the list (COPY
+for the addresses new to it, UPDATE … FROM a temporary table for the others) while the next chunk
+is parsed; the rows that may repeat an earlier address wait in another temporary table and are
+sorted out (merged, or reported as duplicates of their first line) at the end. Until it commits the
+list is untouched; if the process dies, PostgreSQL rolls it back. That transaction holds an advisory
+lock on the job, so a job row that says `running` while nobody holds its lock was orphaned by a
+crash (`SqlImportRepository.fail_orphaned`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,23 @@ def _copy_field(value: str | None) -> str:
     return value
 
 
+def subscriber_copy_text(account_id: str, list_id: int, rows: Sequence[ImportRow]) -> bytes:
+    """The rows as `subscribers` rows (account_id, list_id, email, first_name, last_name,
+    attributes, status) in COPY's text format."""
+    prefix = f"{_copy_field(account_id)}\t{list_id}\t"
+    lines = [
+        f"{prefix}{_copy_field(email)}\t{_copy_field(first)}\t{_copy_field(last)}\t"
+        f"{'{}' if attrs is None else _copy_field(attrs)}\t{status}\n"
+        for _line, email, first, last, status, attrs in rows
+    ]
+    return "".join(lines).encode()
+
+
+def line_copy_text(rows: Sequence[ImportRow]) -> bytes:
+    """The rows' (line, email) in COPY's text format."""
+    return "".join([f"{row[0]}\t{_copy_field(row[1])}\n" for row in rows]).encode()
+
+
 def copy_text(rows: Sequence[ImportRow]) -> bytes:
     """Rows in COPY's text format (tab-separated, backslash escapes, \\N for NULL)."""
     lines = [
@@ -58,75 +77,156 @@ async def _driver_connection(session: AsyncSession) -> AsyncConnection:
 _lock_key = sa.cast(sa.func.mod(imports.c.id, 2147483647), sa.Integer)
 
 
+# update mode, for an address the list has: the file's names and attributes win where the file has
+# them; a status in the file only ever moves someone off `subscribed` (an import never resubscribes a
+# person who left).
+_UPDATE_SET = """
+    first_name = coalesce({new}.first_name, s.first_name),
+    last_name = coalesce({new}.last_name, s.last_name),
+    attributes = s.attributes || coalesce({new}.attributes, '{{}}'::jsonb),
+    status = CASE WHEN s.status = 'subscribed' THEN {new}.status ELSE s.status END,
+    updated_at = now()
+"""
+
+_STAGED_COLUMNS = "line bigint NOT NULL, email text NOT NULL, first_name text, last_name text, status text NOT NULL, attributes jsonb"
+
+
 class SqlStagingArea:
+    """An import's rows on their way into the list, in the import's transaction. Each chunk's rows
+    whose addresses are new to the list are COPYed straight into `subscribers` (its indexes and count
+    trigger maintained as by any insert); those the list has are skipped or, in update mode, staged in
+    the temporary `import_chunk` and updated from there. Two more temporary tables: `import_lines`,
+    the line and address of every row merged so far; `import_repeats`, the rows that may repeat an
+    earlier address, sorted out once the whole file is read. All three go at the transaction's end."""
+
     def __init__(self, session: AsyncSession):
         self.session = session
+        self._repeats_held = 0
 
-    async def open(self, job_id: int) -> None:
+    async def open(self, job_id: int, list_id: int) -> None:
         await self.session.execute(
             sa.text("SELECT pg_advisory_xact_lock(:space, CAST(mod(:job, 2147483647) AS integer))"),
             {"space": IMPORT_LOCK_SPACE, "job": job_id},
         )
+        # The list row locked FOR UPDATE: every other insert into the list's subscribers takes FOR
+        # KEY SHARE on it (the foreign key check) and so waits for the import's commit. The addresses
+        # the list has cannot grow behind the import's back, so the rows found new below can be
+        # COPYed straight into `subscribers`: no second pass over them, no ON CONFLICT per row.
+        await self.session.execute(sa.text("SELECT 1 FROM lists WHERE id = :list FOR UPDATE"), {"list": list_id})
+        for table in ("import_chunk", "import_repeats"):
+            await self.session.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({_STAGED_COLUMNS}) ON COMMIT DROP"))
         await self.session.execute(
-            sa.text(
-                "CREATE TEMPORARY TABLE import_staging (line bigint NOT NULL, email text NOT NULL, "
-                "first_name text, last_name text, status text NOT NULL, attributes jsonb) ON COMMIT DROP"
-            )
+            sa.text("CREATE TEMPORARY TABLE import_lines (line bigint NOT NULL, email text NOT NULL) ON COMMIT DROP")
         )
+        self._repeats_held = 0
 
-    async def copy(self, rows: Sequence[ImportRow]) -> None:
+    async def _copy(self, table: str, rows: Sequence[ImportRow]) -> None:
         data = await asyncio.to_thread(copy_text, rows)
+        await self._copy_text(f"COPY {table} (line, email, first_name, last_name, status, attributes) FROM STDIN", data)
+
+    async def _copy_text(self, statement: str, data: bytes) -> None:
         pg = await _driver_connection(self.session)
         async with pg.cursor() as cursor:
-            statement = "COPY import_staging (line, email, first_name, last_name, status, attributes) FROM STDIN"
             async with cursor.copy(statement) as copy:
                 await copy.write(data)
 
-    async def remove_duplicates(self, report_limit: int) -> DuplicateLines:
-        # One sort of the staged rows by address, written out in that order: each address's first
-        # line is the one kept, and the merge then walks the list's (list_id, email) index in order
-        # instead of at random — about half the time for a million rows that do not fit in the cache.
+    async def merge(self, account_id: str, list_id: int, mode: ImportMode, rows: Sequence[ImportRow]) -> MergeCounts:
+        # Which of the chunk's addresses the list has: one probe of (list_id, email) each. The list
+        # is locked (`open`), so the answer holds until the commit.
+        found = await self.session.execute(
+            # One text parameter split by the server: psycopg adapting a 25,000-item list took more
+            # Python time (py-spy) than formatting the chunk's COPY text. An address has no line break.
+            sa.text(
+                "SELECT email FROM subscribers WHERE list_id = :list AND email = ANY(string_to_array(:emails, E'\\n'))"
+            ),
+            {"list": list_id, "emails": "\n".join([row[1] for row in rows])},
+        )
+        existing = set(found.scalars())
+        new_rows = [row for row in rows if row[1] not in existing] if existing else rows
+
+        def encode() -> tuple[bytes, bytes]:
+            return subscriber_copy_text(account_id, list_id, new_rows), line_copy_text(rows)
+
+        subscriber_data, line_data = await asyncio.to_thread(encode)
+        if new_rows:
+            await self._copy_text(
+                "COPY subscribers (account_id, list_id, email, first_name, last_name, attributes, status) FROM STDIN",
+                subscriber_data,
+            )
+        await self._copy_text("COPY import_lines (line, email) FROM STDIN", line_data)
+        updated = 0
+        if existing and mode == "update":
+            await self._copy("import_chunk", [row for row in rows if row[1] in existing])
+            updated = await self._update_existing(list_id)
+            await self.session.execute(sa.text("TRUNCATE import_chunk"))
+        return MergeCounts(imported=len(new_rows), updated=updated, skipped=len(rows) - len(new_rows) - updated)
+
+    async def _update_existing(self, list_id: int) -> int:
+        # The same rule as the ON CONFLICT DO UPDATE of `_merge_from`.
+        result = await self.session.execute(
+            sa.text(f"""
+                UPDATE subscribers AS s SET {_UPDATE_SET.format(new="c")}
+                FROM import_chunk AS c WHERE s.list_id = :list AND s.email = c.email
+            """),
+            {"list": list_id},
+        )
+        return result.rowcount
+
+    async def hold(self, repeats: Sequence[ImportRow]) -> None:
+        await self._copy("import_repeats", repeats)
+        self._repeats_held += len(repeats)
+
+    async def merge_repeats(
+        self, account_id: str, list_id: int, mode: ImportMode, report_limit: int
+    ) -> tuple[MergeCounts, DuplicateLines]:
+        if not self._repeats_held:
+            return MergeCounts(imported=0, updated=0, skipped=0), DuplicateLines(total=0, lines=[])
+        # Each held row's address's first line in the file: among the merged rows (a hash semi-join of
+        # the few held addresses against import_lines) and among the held rows themselves.
         await self.session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
         await self.session.execute(
             sa.text(
-                "CREATE TEMPORARY TABLE import_ranked ON COMMIT DROP AS "
-                "SELECT *, min(line) OVER (PARTITION BY email) AS first_line FROM import_staging"
+                "CREATE TEMPORARY TABLE import_repeat_firsts ON COMMIT DROP AS "
+                "SELECT r.line, f.first_line FROM import_repeats AS r JOIN ("
+                "  SELECT email, min(line) AS first_line FROM ("
+                "    SELECT line, email FROM import_repeats"
+                "    UNION ALL"
+                "    SELECT line, email FROM import_lines WHERE email IN (SELECT email FROM import_repeats)"
+                "  ) AS occurrences GROUP BY email"
+                ") AS f USING (email)"
             )
         )
-        await self.session.execute(sa.text("DROP TABLE import_staging"))
+        # A held row that is its address's first line was never a repeat (the filter could not tell).
+        firsts = "(SELECT r.* FROM import_repeats AS r JOIN import_repeat_firsts AS f ON f.line = r.line AND f.first_line = r.line)"
+        staged = (
+            await self.session.execute(sa.text("SELECT count(*) FROM import_repeat_firsts WHERE line = first_line"))
+        ).scalar_one()
+        counts = await self._merge_from(f"{firsts} AS firsts", staged, account_id, list_id, mode)
         statement = sa.text(
-            "SELECT line, first_line, count(*) OVER () AS total FROM import_ranked "
+            "SELECT line, first_line, count(*) OVER () AS total FROM import_repeat_firsts "
             "WHERE line <> first_line ORDER BY line LIMIT :limit"
         )
         rows = (await self.session.execute(statement, {"limit": report_limit})).all()
         # count(*) OVER () is taken before the LIMIT: every duplicate, not only the reported ones.
-        return DuplicateLines(total=rows[0].total if rows else 0, lines=[(r.line, r.first_line) for r in rows])
+        duplicates = DuplicateLines(total=rows[0].total if rows else 0, lines=[(r.line, r.first_line) for r in rows])
+        return counts, duplicates
 
-    async def merge(self, account_id: str, list_id: int, mode: ImportMode) -> MergeCounts:
-        staged = (
-            await self.session.execute(sa.text("SELECT count(*) FROM import_ranked WHERE line = first_line"))
-        ).scalar_one()
-        insert_rows = """
+    async def _merge_from(self, source: str, staged: int, account_id: str, list_id: int, mode: ImportMode) -> MergeCounts:
+        # Sorted by address, the rows walk the list's (list_id, email) index in order, not at random.
+        insert_rows = f"""
             INSERT INTO subscribers AS s (account_id, list_id, email, first_name, last_name, attributes, status)
-            SELECT :account, :list, email, first_name, last_name, coalesce(attributes, '{}'::jsonb), status
-            FROM import_ranked WHERE line = first_line
+            SELECT :account, :list, email, first_name, last_name, coalesce(attributes, '{{}}'::jsonb), status
+            FROM {source} ORDER BY email
         """
         params = {"account": account_id, "list": list_id}
         if mode == "skip":
             result = await self.session.execute(sa.text(insert_rows + " ON CONFLICT (list_id, email) DO NOTHING"), params)
             imported = result.rowcount
             return MergeCounts(imported=imported, updated=0, skipped=staged - imported)
-        # update: the file's names and attributes win where the file has them; a status in the file
-        # only ever moves someone off `subscribed` (an import never resubscribes a person who left).
         statement = f"""
             WITH merged AS (
                 {insert_rows}
-                ON CONFLICT (list_id, email) DO UPDATE SET
-                    first_name = coalesce(EXCLUDED.first_name, s.first_name),
-                    last_name = coalesce(EXCLUDED.last_name, s.last_name),
-                    attributes = s.attributes || EXCLUDED.attributes,
-                    status = CASE WHEN s.status = 'subscribed' THEN EXCLUDED.status ELSE s.status END,
-                    updated_at = now()
+                ON CONFLICT (list_id, email) DO UPDATE SET {_UPDATE_SET.format(new="EXCLUDED")}
                 RETURNING (xmax = 0) AS inserted
             )
             SELECT count(*) FILTER (WHERE inserted) AS imported, count(*) FILTER (WHERE NOT inserted) AS updated

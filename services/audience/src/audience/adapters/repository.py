@@ -156,7 +156,8 @@ class SqlSubscriberRepository:
         # range: a page costs the rows walked until it is full, so a common term is as fast as no
         # filter and a term matching nothing walks the whole list (~1M rows, under a second). A
         # pg_trgm GIN index would make every such search an index lookup, but it costs ~40 index
-        # entries per subscriber on every insert, and a million-row import is the other target.
+        # entries per subscriber on every insert (a million-row COPY 2.8x slower) and, measured at
+        # 1M, barely helps: addresses share their trigrams (docs/decisions/0022).
         statement = sa.select(subscribers).where(*conditions).order_by(subscribers.c.id).limit(limit + 1)
         return [_subscriber(row) for row in await self.session.execute(statement)]
 

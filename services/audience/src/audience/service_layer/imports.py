@@ -3,9 +3,9 @@ polling the job.
 
 Why an asyncio task in the process that received the upload, and not a queue and a worker: the
 file is spooled on that replica's disk (no shared file store to run), the heavy part is
-PostgreSQL's (COPY into a staging table, one merge), and the CPU part, parsing, runs chunk by chunk
-in a worker thread overlapped with the COPY of the previous chunk, so the event loop keeps serving
-requests. What a queue would add — surviving a crash — the transaction already gives: the whole
+PostgreSQL's (COPY of each chunk into a staging table, merged into the list in the same
+transaction), and the CPU part, parsing, runs chunk by chunk in a worker thread overlapped with the
+merge of the previous chunk, so the event loop keeps serving requests. What a queue would add — surviving a crash — the transaction already gives: the whole
 import is one transaction, so a process that dies mid-way leaves the list exactly as it was, and
 `fail_orphaned_imports` (at start-up and every half minute, on any replica) marks the job failed
 because no live transaction holds its lock any more. The user then uploads again.
@@ -28,7 +28,7 @@ from ..domain import model
 from ..domain.csv_import import Chunk, CsvImportFile, FileRefused, RowError
 from ..domain.model import MAX_REPORTED_ERRORS, ImportJob, MailingList
 from .handlers import owned_list
-from .ports import AudienceUnitOfWork
+from .ports import AudienceUnitOfWork, MergeCounts
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ async def importable_list(uow: AudienceUnitOfWork, account_id: str, list_id: str
             raise Conflict(ALREADY_RUNNING)
     return mailing_list
 
+
+# Rows per chunk: each is one COPY and one merge statement (whose count trigger aggregates the chunk),
+# and two chunks are in memory at a time (the one being merged and the one being parsed).
+IMPORT_CHUNK_ROWS = 25_000
 
 # Rows read before answering the upload, so that a file that is wrong from the start (an export in
 # the wrong encoding, a binary file) is refused at once instead of as a failed job.
@@ -136,29 +140,34 @@ async def run_import(uow_factory: UowFactory, job: ImportJob, path: Path) -> Non
 
 async def _stage_and_merge(uow_factory: UowFactory, job: ImportJob, path: Path, tally: _Tally) -> None:
     started_at = time.perf_counter()
+    counts = MergeCounts(imported=0, updated=0, skipped=0)
     async with uow_factory() as uow:
-        await uow.staging.open(job.id)
+        await uow.staging.open(job.id, job.list_id)
         await _update(uow_factory, job.id, status="running")
         with path.open("rb") as binary:
             csv_file = await asyncio.to_thread(CsvImportFile, binary)
-            chunks = csv_file.chunks()
+            chunks = csv_file.chunks(IMPORT_CHUNK_ROWS)
             pending = _next_chunk(chunks)
             try:
-                # The next chunk is parsed (in a thread) while this one is copied into PostgreSQL.
+                # The next chunk is parsed (in a thread) while PostgreSQL merges this one: the two
+                # halves of the work on two cores instead of one after the other.
                 while (chunk := await pending) is not None:
                     pending = _next_chunk(chunks)
                     if chunk.rows:
-                        await uow.staging.copy(chunk.rows)
+                        counts += await uow.staging.merge(job.account_id, job.list_id, job.mode, chunk.rows)
+                    if chunk.repeats:
+                        await uow.staging.hold(chunk.repeats)
                     tally.add(chunk)
                     await _update(uow_factory, job.id, processed=tally.processed, error_count=tally.error_count)
             finally:
                 with contextlib.suppress(BaseException):
                     await pending  # the thread must be done with the file before it is closed
-        staged_at = time.perf_counter()
-        duplicates = await uow.staging.remove_duplicates(MAX_REPORTED_ERRORS)
-        deduplicated_at = time.perf_counter()
-        counts = await uow.staging.merge(job.account_id, job.list_id, job.mode)
         merged_at = time.perf_counter()
+        repeat_counts, duplicates = await uow.staging.merge_repeats(
+            job.account_id, job.list_id, job.mode, MAX_REPORTED_ERRORS
+        )
+        counts += repeat_counts
+        repeats_at = time.perf_counter()
         reported = sorted(
             [{"line": e.line, "reason": e.reason} for e in tally.errors]
             + [{"line": line, "reason": f"duplicate of line {first} (same address)"} for line, first in duplicates.lines],
@@ -188,9 +197,8 @@ async def _stage_and_merge(uow_factory: UowFactory, job: ImportJob, path: Path, 
         )
         await uow.commit()
     log.info(
-        "import %s: %d rows staged in %.1f s, duplicates %.1f s, merge %.1f s, commit %.1f s",
-        job.id, tally.processed, staged_at - started_at, deduplicated_at - staged_at, merged_at - deduplicated_at,
-        time.perf_counter() - merged_at,
+        "import %s: %d rows read and merged in %.1f s, repeated addresses %.1f s, commit %.1f s",
+        job.id, tally.processed, merged_at - started_at, repeats_at - merged_at, time.perf_counter() - repeats_at,
     )  # fmt: skip
 
 

@@ -96,6 +96,9 @@ class MergeCounts:
     updated: int
     skipped: int
 
+    def __add__(self, other: MergeCounts) -> MergeCounts:
+        return MergeCounts(self.imported + other.imported, self.updated + other.updated, self.skipped + other.skipped)
+
 
 @dataclass(frozen=True)
 class DuplicateLines:
@@ -122,19 +125,28 @@ class ImportRepository(Protocol):
 
 
 class StagingArea(Protocol):
-    """One import's rows before they join the list, inside the import's transaction."""
+    """One import's rows on their way into the list, inside the import's transaction: nothing is
+    visible to anyone else before it commits."""
 
-    async def open(self, job_id: int) -> None:
-        """Claim the job for this transaction (a crash releases the claim) and create the area."""
+    async def open(self, job_id: int, list_id: int) -> None:
+        """Claim the job for this transaction (a crash releases the claim), hold off other inserts
+        into the list until it ends, and create the area."""
         ...
 
-    async def copy(self, rows: Sequence[ImportRow]) -> None: ...
-
-    async def remove_duplicates(self, report_limit: int) -> DuplicateLines:
-        """Keep each address's first row only."""
+    async def merge(self, account_id: str, list_id: int, mode: ImportMode, rows: Sequence[ImportRow]) -> MergeCounts:
+        """Merge rows whose addresses appear in no earlier row of the file into the list."""
         ...
 
-    async def merge(self, account_id: str, list_id: int, mode: ImportMode) -> MergeCounts: ...
+    async def hold(self, repeats: Sequence[ImportRow]) -> None:
+        """Keep rows whose addresses may appear in an earlier row, for `merge_repeats`."""
+        ...
+
+    async def merge_repeats(
+        self, account_id: str, list_id: int, mode: ImportMode, report_limit: int
+    ) -> tuple[MergeCounts, DuplicateLines]:
+        """Once the file is read: merge the held rows that are their address's first line, and
+        report the others as duplicates of it."""
+        ...
 
 
 class AudienceUnitOfWork(AbstractUnitOfWork, Protocol):
