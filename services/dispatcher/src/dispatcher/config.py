@@ -23,7 +23,7 @@ class Settings(ServiceSettings):
     fanout_ack_wait_seconds: float = Field(default=topology.DISPATCHER_SEND_REQUESTS.ack_wait_seconds, ge=3)
     # Messages waiting in the MAIL work queue (all campaigns, not yet settled by a mailer) at or above
     # which the fan-out holds its next page: the backlog, and NATS's memory, stay about this plus one
-    # page per fanning-out dispatcher, whatever the list's size (decision 0018).
+    # page per fanning-out dispatcher, whatever the list's size (decision 0021).
     fanout_window: int = Field(default=100_000, ge=1)
 
     @property

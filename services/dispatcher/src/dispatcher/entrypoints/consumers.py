@@ -3,44 +3,16 @@ sends to named recipients (CampaignTestSendRequested, CampaignRecipientsRequeued
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-import nats.errors
 from opentelemetry import trace
 
 from mailstify_contracts import CampaignRecipientsRequeued, CampaignSendRequested, CampaignTestSendRequested
-from mailstify_messaging import BatchHandler, Delivery
+from mailstify_messaging import BatchHandler, Delivery, kept_in_progress
 
 from ..service_layer.dependencies import DispatcherDependencies
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.asynccontextmanager
-async def _kept_in_progress(delivery: Delivery, every: float) -> AsyncIterator[None]:
-    """Reset the message's ack deadline every `every` seconds while this process works on it, however
-    long one step takes (a wait for room in the mail queue, a refused publish, a slow audience call).
-    The consumer's ack_wait can then be short, and a send request whose dispatcher died is delivered
-    again within about ack_wait of the death, not after a long fan-out's worst case."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await delivery.msg.in_progress()
-            except nats.errors.Error as exc:
-                log.warning("could not extend the ack deadline of a send request: %s", exc)
-
-    heartbeat = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
 
 
 def send_requested_handler(dependencies: DispatcherDependencies, heartbeat_seconds: float) -> BatchHandler:
@@ -52,7 +24,7 @@ def send_requested_handler(dependencies: DispatcherDependencies, heartbeat_secon
             trace.get_current_span().set_attribute("campaign.id", request.campaign_id)
             # Progress so far is checkpointed: a retry resumes there. The consumer never runs out of
             # deliveries (max_deliver -1); the dispatcher decides when to give up (FanoutFailed).
-            async with _kept_in_progress(delivery, every=heartbeat_seconds):
+            async with kept_in_progress([delivery], every=heartbeat_seconds):
                 settled = await dependencies.fanouts.attempt(request, delivery.attempt)
             if not settled:
                 delivery.retry()

@@ -9,7 +9,7 @@ Crash-safe and idempotent by construction:
 - completion and the FanoutCompleted event are one transaction (outbox);
 - the mail queue's backlog is paced: a page is fetched and published only while fewer than `window`
   messages wait in the queue (every campaign's), so NATS holds about a window plus a page however
-  large the list (decision 0018); the wait is back-pressure, not a failure, and counts no attempt;
+  large the list (decision 0021); the wait is back-pressure, not a failure, and counts no attempt;
 - the campaign's control state is read before every page: `paused` stops after the last checkpoint
   (the request is acked; the resume's new request carries on from there), `cancelled` completes the
   fan-out with the recipients published so far as its total;
