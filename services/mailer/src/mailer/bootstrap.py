@@ -1,5 +1,6 @@
 """Wiring: the only module that knows the mailer's concrete adapters."""
 
+import functools
 from pathlib import Path
 
 from mailstify_messaging.content import CampaignContentStore
@@ -18,7 +19,7 @@ from .service_layer.dependencies import MailerDependencies
 from .service_layer.handlers.delivery import DeliveryPolicy, DeliveryService
 from .service_layer.handlers.exhausted import GiveUpService
 from .service_layer.ports import MailerUnitOfWork, Sender
-from .service_layer.rate_limiting import RateLimitedSender
+from .service_layer.rate_limiting import RateLimitedSender, admit
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
@@ -41,13 +42,14 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         pool = SmtpPool(settings)
         sender: Sender = pool if signer is None else SigningSender(pool, signer)
         # The shared send rate limit, only when one is configured: unlimited costs nothing.
-        limited = (
-            RateLimitedSender(
-                sender, PostgresRateLimiter(connections.engine, settings.rate_limits, settings.throttle_policy)
-            )
+        limiter = (
+            PostgresRateLimiter(connections.engine, settings.rate_limits, settings.throttle_policy)
             if settings.rate_limits.configured
             else None
         )
+        # Tokens are taken before a wave is marked `sending` (DeliveryService's `admit`); the sender
+        # only reports throttling replies.
+        limited = RateLimitedSender(sender, limiter, acquire=False) if limiter is not None else None
         sender = limited or sender
 
         def stop_starting() -> None:
@@ -68,10 +70,13 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
                     public_url=settings.public_url,
                     secret_key=settings.secret_key.get_secret_value().encode(),
                     lease_seconds=settings.lease_seconds,
-                    send_budget_seconds=settings.send_budget_seconds,
+                    sending_lease_seconds=settings.sending_lease_seconds,
+                    wave_size=settings.wave_size,
+                    record_patience_seconds=settings.record_patience_seconds,
                     retry_schedule=settings.retry_schedule,
                 ),
                 control=control,
+                admit=functools.partial(admit, limiter) if limiter is not None else None,
             ),
             exhausted=GiveUpService(unit_of_work),
         )

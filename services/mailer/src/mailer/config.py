@@ -17,8 +17,8 @@ from .domain.rate_limit import RateLimits, ThrottlePolicy, parse_domain_rates
 DEV_INBOX_HOST = "127.0.0.1"
 DEV_INBOX_PORT = 1025
 
-# Time kept between the last SMTP transaction a batch may start and its lease running out, for
-# recording the outcomes.
+# Time kept, after an SMTP transaction's own timeout, for recording its outcome before the lease of a
+# claim on the wire runs out.
 RECORD_MARGIN_SECONDS = 10.0
 # A stopping mailer starts no new SMTP transaction but lets those in flight finish: unless set, its
 # shutdown grace is one transaction (smtp_timeout) plus this, for recording the outcomes and settling.
@@ -37,8 +37,9 @@ class Settings(ServiceSettings, MessageHeaderSettings):
     smtp_tls: SmtpTls = "none"
     # Per SMTP transaction, connecting included.
     smtp_timeout: float = 30.0
-    # Persistent connections per replica; a batch's messages are spread over all of them.
-    smtp_pool_size: int = 4
+    # Persistent connections per replica; a batch's messages are spread over all of them, in waves
+    # of half the pool, so at most this many recipients are on the wire at once.
+    smtp_pool_size: int = 16
     # Messages one connection carries before it is closed and a fresh one opened (servers that drop
     # a session after N messages); None: as many as the server takes.
     smtp_max_messages_per_connection: int | None = None
@@ -54,10 +55,13 @@ class Settings(ServiceSettings, MessageHeaderSettings):
     dkim_private_key_file: Path | None = None
 
     batch_size: int = topology.MAILER_DELIVERIES.batch_size
-    # How long a claimed ledger row belongs to this replica. A row still `sending` after its lease
-    # means its mailer died mid-send; it is then recorded `unknown`, never re-sent (§6 rule 3). Kept
-    # below the consumer's ack_wait so that a redelivery after a crash finds the lease expired.
-    lease_seconds: float = 100.0
+    # How long a claim not yet on the wire belongs to this replica (renewed while the batch is being
+    # sent). After a crash, another replica sends those recipients once it ran out: kept below the
+    # consumer's ack_wait, so that the redelivery after a crash finds the lease expired.
+    lease_seconds: float = 15.0
+    # How long outcomes of mail already sent wait for a database that is down, before the batch is
+    # given up (its mail then turns `unknown` after the lease; its other recipients are redelivered).
+    record_patience_seconds: float = 120.0
     # How often the campaign content is re-read from the content store (a cheap revision check:
     # templates are compiled again only when the content changed).
     content_refresh_seconds: float = 5.0
@@ -142,17 +146,20 @@ class Settings(ServiceSettings, MessageHeaderSettings):
         return self.smtp_host, self.smtp_port or default_port
 
     @property
-    def send_budget_seconds(self) -> float:
-        """How long after claiming a batch the mailer may still start an SMTP transaction for it."""
-        return self.lease_seconds - self.smtp_timeout - RECORD_MARGIN_SECONDS
+    def sending_lease_seconds(self) -> float:
+        """The lease of a claim on the wire: a row still `sending` after it means its mailer died
+        mid-send; it is then recorded `unknown`, never re-sent (§6 rule 3)."""
+        return self.smtp_timeout + RECORD_MARGIN_SECONDS
+
+    @property
+    def wave_size(self) -> int:
+        """Messages marked `sending` at once by one of the two lanes: together a pool's worth."""
+        return max(1, self.smtp_pool_size // 2)
 
     @model_validator(mode="after")
-    def _lease_covers_a_send(self) -> "Settings":
-        if self.send_budget_seconds <= 0:
-            raise ValueError(
-                f"lease_seconds ({self.lease_seconds}) must exceed smtp_timeout ({self.smtp_timeout}) "
-                f"+ {RECORD_MARGIN_SECONDS}s"
-            )
+    def _leases_fit(self) -> "Settings":
+        if self.lease_seconds <= 0:
+            raise ValueError(f"lease_seconds ({self.lease_seconds}) must be positive")
         if self.lease_seconds >= self.deliveries_consumer.ack_wait_seconds:
             raise ValueError(
                 f"lease_seconds ({self.lease_seconds}) must stay below the consumer's ack_wait "

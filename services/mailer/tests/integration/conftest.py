@@ -21,7 +21,7 @@ from mailstify_contracts import CampaignContent, DeliverEmail, Recipient, subjec
 from mailstify_devstack import nats as devstack_nats
 from mailstify_devstack.inprocess import running_service, stream_events, until
 from mailstify_devstack.nats import NatsServer
-from mailstify_messaging import OutgoingMessage, publish_many
+from mailstify_messaging import OutgoingMessage, connect, ensure_topology, publish_many
 from mailstify_servicekit import Runtime, create_service_app
 
 from mailer.bootstrap import bootstrap
@@ -110,7 +110,7 @@ async def start_mailer(mailer_nats, fresh_database) -> AsyncIterator[Callable[..
         async def start(smtp_host: str, smtp_port: int, **overrides: object) -> MailerUnderTest:
             options: dict[str, object] = {
                 "smtp_timeout": 5.0,
-                "lease_seconds": 30.0,
+                "lease_seconds": 15.0,
                 # Retries within a test's patience (the default schedule spans ≥ 42 minutes).
                 "retry_schedule": "1s,1s,1s,2s,2s,2s",
                 **overrides,
@@ -172,3 +172,27 @@ def new_campaign_id() -> str:
 
 def deliver(campaign_id: str, recipient: Recipient, account_id: str = "acc-1") -> DeliverEmail:
     return DeliverEmail(account_id=account_id, campaign_id=campaign_id, recipient=recipient, content_key=campaign_id)
+
+
+async def publish_campaign_directly(
+    nats_url: str, campaign_id: str, content: CampaignContent, recipients: list[Recipient]
+) -> None:
+    """The campaign's content and one DeliverEmail per recipient, as the dispatcher would publish
+    them, for mailers running as processes of their own (no in-process runtime to borrow)."""
+    nc = await connect(nats_url, name="mailer-test-publisher")
+    try:
+        js = nc.jetstream()
+        await ensure_topology(js, consumers=(topology.MAILER_DELIVERIES,))
+        bucket = await js.key_value(topology.CAMPAIGN_CONTENT.bucket)
+        await bucket.put(campaign_id, content.model_dump_json().encode())
+        messages = [
+            OutgoingMessage.for_event(
+                deliver(campaign_id, r),
+                subjects.mail_deliver(campaign_id),
+                subjects.deliver_msg_id(campaign_id, r.subscriber_id),
+            )
+            for r in recipients
+        ]
+        await publish_many(js, messages)
+    finally:
+        await nc.close()

@@ -47,7 +47,7 @@ async def start_mailer(mailer_nats, fresh_database) -> AsyncIterator[Callable[..
         async def start(smtp_port: int, **overrides: object) -> MailerUnderTest:
             options: dict[str, object] = {
                 "smtp_timeout": SMTP_TIMEOUT,
-                "lease_seconds": 30.0,
+                "lease_seconds": 15.0,
                 "retry_schedule": SCHEDULE,
                 **overrides,
             }

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mailstify_contracts import CampaignContent, ControlState, DeliverEmail
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from mailstify_messaging.content import StoredContent
-from mailer.service_layer.ports import ClaimRequest, GiveUp, OutgoingMail, RecordedOutcome
+from mailer.service_layer.ports import ClaimRequest, GiveUp, HeldClaim, OutgoingMail, RecordedOutcome
 from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
 
 
@@ -37,12 +39,12 @@ class FakeLedger:
             before = None if row is None else (row.status, row.lease_until)
             changed = True
             if row is None:
-                row = self.rows[request.key] = Row(Status.SENDING, 1, self.now + lease_seconds, round=request.round)
+                row = self.rows[request.key] = Row(Status.CLAIMED, 1, self.now + lease_seconds, round=request.round)
             elif row.round < request.round and row.status in (Status.FAILED, Status.UNKNOWN):
-                row.status, row.attempts, row.lease_until = Status.SENDING, 1, self.now + lease_seconds
+                row.status, row.attempts, row.lease_until = Status.CLAIMED, 1, self.now + lease_seconds
                 row.round, row.smtp_code, row.smtp_reply = request.round, None, None
-            elif row.status is Status.RETRY:
-                row.status, row.attempts, row.lease_until = Status.SENDING, row.attempts + 1, self.now + lease_seconds
+            elif row.status is Status.RETRY or (row.status is Status.CLAIMED and row.lease_until < self.now):
+                row.status, row.attempts, row.lease_until = Status.CLAIMED, row.attempts + 1, self.now + lease_seconds
             elif row.status is Status.SENDING and row.lease_until < self.now:
                 row.status, row.lease_until = Status.UNKNOWN, None
             else:
@@ -53,11 +55,28 @@ class FakeLedger:
             )
         return claims
 
+    def _held(self, claim: HeldClaim) -> Row | None:
+        row = self.rows.get(claim.key)
+        return row if row is not None and row.status is Status.CLAIMED and row.attempts == claim.attempts else None
+
+    async def mark_sending(self, claims: list[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
+        marked = set()
+        for claim in claims:
+            if (row := self._held(claim)) is not None:
+                row.status, row.lease_until = Status.SENDING, self.now + lease_seconds
+                marked.add(claim.key)
+        return marked
+
+    async def extend_claims(self, claims: list[HeldClaim], lease_seconds: float) -> None:
+        for claim in claims:
+            if (row := self._held(claim)) is not None:
+                row.lease_until = self.now + lease_seconds
+
     async def record(self, outcomes: list[RecordedOutcome]) -> set[DeliveryKey]:
         recorded = set()
         for item in outcomes:
             row = self.rows[item.key]
-            if row.status is Status.SENDING and row.attempts == item.attempts:
+            if row.status in (Status.CLAIMED, Status.SENDING) and row.attempts == item.attempts:
                 row.status, row.lease_until = item.outcome.status, None
                 row.smtp_code, row.smtp_reply = item.outcome.smtp_code, item.outcome.smtp_reply
                 recorded.add(item.key)
@@ -68,8 +87,8 @@ class FakeLedger:
         if row is None:
             self.rows[request.key] = Row(Status.FAILED, 0, smtp_reply=request.reason)
             return Status.FAILED
-        if row.status is Status.RETRY:
-            row.status, row.smtp_reply = Status.FAILED, request.reason
+        if row.status is Status.RETRY or (row.status is Status.CLAIMED and row.lease_until < self.now):
+            row.status, row.smtp_reply, row.lease_until = Status.FAILED, request.reason, None
             return Status.FAILED
         if row.status is Status.SENDING and row.lease_until < self.now:
             row.status, row.lease_until = Status.UNKNOWN, None
@@ -131,7 +150,13 @@ class FakeSender:
     sent: list[OutgoingMail] = field(default_factory=list)
     out_of_time: bool = False
 
+    # Called with the mails of each send_all before they "go out" (to look at the ledger then).
+    on_send: Callable[[list[OutgoingMail]], None] | None = None
+
     async def send_all(self, mails: list[OutgoingMail], start_before: float) -> list[SmtpAttempt]:
+        if self.on_send is not None:
+            self.on_send(mails)
+        await asyncio.sleep(0)  # the other lane runs meanwhile, as it would while mail is on the wire
         attempts = []
         for mail in mails:
             if self.out_of_time:

@@ -28,7 +28,7 @@ LEASE = 60.0
 
 
 class World:
-    def __init__(self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE):
+    def __init__(self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE, wave_size: int = 1):
         self.ledger = FakeLedger()
         self.uow = FakeMailerUnitOfWork(self.ledger)
         self.store = FakeContentStore({"c1": CONTENT})
@@ -39,7 +39,8 @@ class World:
             campaigns=CampaignCache(self.store, refresh_seconds=60),
             sender=self.sender,
             policy=DeliveryPolicy(
-                "https://m.test", b"k", lease_seconds=LEASE, send_budget_seconds=30, retry_schedule=retry_schedule
+                "https://m.test", b"k", lease_seconds=LEASE, sending_lease_seconds=LEASE, wave_size=wave_size,
+                retry_schedule=retry_schedule,
             ),
             control=self.control,
         )
@@ -178,3 +179,48 @@ async def test_content_is_read_once_per_campaign(world):
     await world.deliver(task("1"), task("2"))
     await world.deliver(task("3"))
     assert world.store.reads == 1
+
+
+async def test_only_the_waves_on_the_wire_are_sending_and_the_rest_stay_claimed():
+    world = World(wave_size=3)  # a pool of 6: two lanes of 3
+    on_the_wire: list[int] = []
+    waiting: list[int] = []
+
+    def look_at_the_ledger(mails: list) -> None:
+        statuses = [row.status for row in world.ledger.rows.values()]
+        on_the_wire.append(statuses.count(Status.SENDING))
+        waiting.append(statuses.count(Status.CLAIMED))
+        # Every mail handed to the sender is `sending` in the ledger before it goes out.
+        assert all(world.status(m.rcpt_to[1:].split("@")[0]) is Status.SENDING for m in mails)
+
+    world.sender.on_send = look_at_the_ledger
+    assert await world.deliver(*(task(str(i)) for i in range(20))) == [ACK] * 20
+    assert max(on_the_wire) <= 6 and max(waiting) >= 10
+    assert {world.status(str(i)) for i in range(20)} == {Status.SENT}
+
+
+async def test_settlements_are_told_as_each_wave_is_recorded(world):
+    told: list[tuple[str, Status, int]] = []
+
+    async def settled(t: DeliveryTask, settlement: Settlement) -> None:
+        told.append((t.key.subscriber_id, world.status(t.key.subscriber_id), len(world.sender.sent)))
+
+    await world.service.deliver([task(str(i)) for i in range(6)], on_settled=settled)
+    # Each told once, with its outcome already recorded, and the first while others were still to go.
+    assert sorted(sid for sid, _, _ in told) == [str(i) for i in range(6)]
+    assert {status for _, status, _ in told} == {Status.SENT}
+    assert told[0][2] < 6
+
+
+async def test_a_claim_taken_over_by_another_replica_is_not_sent(world):
+    original = world.ledger.mark_sending
+
+    async def taken_over(claims, lease_seconds):
+        row = world.ledger.rows[DeliveryKey("c1", "2")]
+        row.attempts += 1  # its lease ran out and another replica claimed it afresh
+        return await original(claims, lease_seconds)
+
+    world.ledger.mark_sending = taken_over
+    assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
+    assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com"]
+    assert world.status("2") is Status.CLAIMED  # the other replica's claim, untouched

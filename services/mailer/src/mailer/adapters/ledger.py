@@ -13,20 +13,22 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Status, claim_state
-from ..service_layer.ports import ClaimRequest, GiveUp, RecordedOutcome
+from ..service_layer.ports import ClaimRequest, GiveUp, HeldClaim, RecordedOutcome
 
 # One statement claims the whole batch:
 # - `batch` turns the parallel arrays into rows; ORDER BY makes every replica lock rows in the same
 #   order, so two replicas claiming overlapping batches cannot deadlock.
-# - new keys are inserted `sending` with a lease; on conflict, a `retry` row is re-claimed (attempts
-#   + 1), and a `sending` row whose lease ran out is an abandoned send: it becomes `unknown`, never
-#   re-sent (§6 rule 3). A `failed` or `unknown` row of an earlier round is claimed afresh for the
-#   later round (retry-failed: attempts from 1). Other rows are left alone (terminal, or leased by a
-#   live replica).
+# - new keys are inserted `claimed` with a lease: reserved, not on the wire yet. On conflict, a
+#   `retry` row, or a `claimed` row whose lease ran out (its replica died before sending it), is
+#   re-claimed (attempts + 1, which fences the old claim out); a `sending` row whose lease ran out is
+#   an abandoned send: it becomes `unknown`, never re-sent (§6 rule 3). A `failed` or `unknown` row
+#   of an earlier round is claimed afresh for the later round (retry-failed: attempts from 1). Other
+#   rows are left alone (terminal, or leased by a live replica).
 # - the final SELECT reads `deliveries` with the statement's snapshot, i.e. the rows as they were
 #   before this statement: that is what tells the untouched rows' status and remaining lease.
 #   A row another replica inserted concurrently is invisible there (NULL) and counts as busy.
 _NEW_ROUND = "(d.round < excluded.round AND d.status IN ('failed', 'unknown'))"
+_RECLAIMABLE = "(d.status = 'retry' OR (d.status = 'claimed' AND d.lease_until < now()))"
 _CLAIM = sa.text(
     f"""
     WITH batch AS (
@@ -41,20 +43,20 @@ _CLAIM = sa.text(
         INSERT INTO deliveries AS d
             (campaign_id, subscriber_id, account_id, email, status, attempts, lease_until, message_id, round,
              updated_at)
-        SELECT campaign_id, subscriber_id, account_id, email, 'sending', 1,
+        SELECT campaign_id, subscriber_id, account_id, email, 'claimed', 1,
                now() + make_interval(secs => :lease_seconds), message_id, round, now()
         FROM batch
         ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
-            status = CASE WHEN d.status = 'retry' OR {_NEW_ROUND} THEN 'sending' ELSE 'unknown' END,
-            attempts = CASE WHEN {_NEW_ROUND} THEN 1 WHEN d.status = 'retry' THEN d.attempts + 1 ELSE d.attempts END,
-            lease_until = CASE WHEN d.status = 'retry' OR {_NEW_ROUND} THEN excluded.lease_until END,
-            smtp_code = CASE WHEN d.status = 'retry' AND NOT {_NEW_ROUND} THEN d.smtp_code END,
-            smtp_reply = CASE WHEN {_NEW_ROUND} THEN NULL WHEN d.status = 'retry' THEN d.smtp_reply
+            status = CASE WHEN {_RECLAIMABLE} OR {_NEW_ROUND} THEN 'claimed' ELSE 'unknown' END,
+            attempts = CASE WHEN {_NEW_ROUND} THEN 1 WHEN {_RECLAIMABLE} THEN d.attempts + 1 ELSE d.attempts END,
+            lease_until = CASE WHEN {_RECLAIMABLE} OR {_NEW_ROUND} THEN excluded.lease_until END,
+            smtp_code = CASE WHEN {_RECLAIMABLE} AND NOT {_NEW_ROUND} THEN d.smtp_code END,
+            smtp_reply = CASE WHEN {_NEW_ROUND} THEN NULL WHEN {_RECLAIMABLE} THEN d.smtp_reply
                               ELSE :unknown_reason END,
             round = CASE WHEN {_NEW_ROUND} THEN excluded.round ELSE d.round END,
             message_id = coalesce(excluded.message_id, d.message_id),
             updated_at = now()
-        WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now()) OR {_NEW_ROUND}
+        WHERE {_RECLAIMABLE} OR (d.status = 'sending' AND d.lease_until < now()) OR {_NEW_ROUND}
         RETURNING d.campaign_id, d.subscriber_id, d.status, d.attempts
     )
     SELECT b.campaign_id, b.subscriber_id,
@@ -68,9 +70,39 @@ _CLAIM = sa.text(
     """
 )
 
-# Outcomes of a whole batch in one UPDATE ... FROM unnest. Fenced by `status = 'sending' AND
-# attempts = <our claim's attempts>`: if our lease ran out and another replica recorded the row
-# `unknown` meanwhile, that verdict (already reported) stands and RETURNING leaves the row out.
+# The claims of one wave of messages, moved to `sending` just before they go on the wire, in the
+# transaction that records the previous wave's outcomes. Fenced by `status = 'claimed' AND attempts =
+# <our claim's attempts>`: a claim another replica took over after our lease ran out is not ours to
+# send, and RETURNING leaves it out. Only these rows can become `unknown` if this replica dies, which
+# bounds the ambiguous sends of a crash to the messages on the wire.
+_MARK_SENDING = sa.text(
+    """
+    UPDATE deliveries AS d SET
+        status = 'sending', lease_until = now() + make_interval(secs => :lease_seconds), updated_at = now()
+    FROM unnest(CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]))
+        AS o(campaign_id, subscriber_id, attempts)
+    WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
+      AND d.status = 'claimed' AND d.attempts = o.attempts
+    RETURNING d.campaign_id, d.subscriber_id
+    """
+)
+
+# Claims still waiting for their wave, kept ours: a batch sent slowly (a slow relay) outlasts the
+# claim lease, which must stay short so that a dead replica's claims are taken over quickly.
+_EXTEND_CLAIMS = sa.text(
+    """
+    UPDATE deliveries AS d SET lease_until = now() + make_interval(secs => :lease_seconds)
+    FROM unnest(CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]))
+        AS o(campaign_id, subscriber_id, attempts)
+    WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
+      AND d.status = 'claimed' AND d.attempts = o.attempts
+    """
+)
+
+# Outcomes of a wave in one UPDATE ... FROM unnest. Fenced by our claim's attempts, on a row still
+# `claimed` (settled without a send: cancelled, unbuildable) or `sending`: if our lease ran out and
+# another replica recorded the row `unknown` or took the claim over meanwhile, that verdict stands
+# and RETURNING leaves the row out.
 _RECORD = sa.text(
     """
     UPDATE deliveries AS d SET
@@ -84,7 +116,7 @@ _RECORD = sa.text(
         CAST(:statuses AS text[]), CAST(:smtp_codes AS int[]), CAST(:smtp_replies AS text[])
     ) AS o(campaign_id, subscriber_id, attempts, status, smtp_code, smtp_reply)
     WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
-      AND d.status = 'sending' AND d.attempts = o.attempts
+      AND d.status IN ('claimed', 'sending') AND d.attempts = o.attempts
     RETURNING d.campaign_id, d.subscriber_id
     """
 )
@@ -92,7 +124,7 @@ _RECORD = sa.text(
 # Giving up on one exhausted delivery, in one statement (it is off the hot path: one per advisory).
 # Shaped like the claim's decision so both agree on who may settle a row:
 # - no row (never claimed: e.g. the handler crashed before its claim committed) → inserted `failed`;
-# - `retry` → `failed`: it never went out and will not be tried again;
+# - `retry`, or `claimed` whose lease ran out → `failed`: it never went out and will not be tried again;
 # - `sending` whose lease ran out → `unknown`: its mailer died mid-send, the mail may be out (§6 rule 3);
 # - terminal rows, and `sending` under a live lease (another replica is sending a duplicate copy and
 #   will record and report the outcome itself), are left alone: RETURNING yields no row.
@@ -102,11 +134,11 @@ _GIVE_UP = sa.text(
         (campaign_id, subscriber_id, account_id, email, status, attempts, smtp_reply, updated_at)
     VALUES (:campaign_id, :subscriber_id, :account_id, :email, 'failed', 0, :reason, now())
     ON CONFLICT (campaign_id, subscriber_id) DO UPDATE SET
-        status = CASE WHEN d.status = 'retry' THEN 'failed' ELSE 'unknown' END,
-        smtp_reply = CASE WHEN d.status = 'retry' THEN excluded.smtp_reply ELSE :unknown_reason END,
+        status = CASE WHEN d.status = 'sending' THEN 'unknown' ELSE 'failed' END,
+        smtp_reply = CASE WHEN d.status = 'sending' THEN :unknown_reason ELSE excluded.smtp_reply END,
         lease_until = NULL,
         updated_at = now()
-    WHERE d.status = 'retry' OR (d.status = 'sending' AND d.lease_until < now())
+    WHERE d.status = 'retry' OR (d.status IN ('claimed', 'sending') AND d.lease_until < now())
     RETURNING d.status
     """
 )
@@ -143,6 +175,17 @@ class SqlDeliveryLedger:
             for row in result
         ]
 
+    async def mark_sending(self, claims: Sequence[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
+        """Move our claims to `sending` (about to go on the wire); return the keys still ours."""
+        if not claims:
+            return set()
+        result = await self.session.execute(_MARK_SENDING, {**_claim_arrays(claims), "lease_seconds": lease_seconds})
+        return {DeliveryKey(row.campaign_id, row.subscriber_id) for row in result}
+
+    async def extend_claims(self, claims: Sequence[HeldClaim], lease_seconds: float) -> None:
+        if claims:
+            await self.session.execute(_EXTEND_CLAIMS, {**_claim_arrays(claims), "lease_seconds": lease_seconds})
+
     async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
         """Write the outcomes; return the keys actually updated (still held by our claim)."""
         if not outcomes:
@@ -176,3 +219,11 @@ class SqlDeliveryLedger:
         )
         status = result.scalar_one_or_none()
         return Status(status) if status is not None else None
+
+
+def _claim_arrays(claims: Sequence[HeldClaim]) -> dict[str, list[str] | list[int]]:
+    return {
+        "campaign_ids": [c.key.campaign_id for c in claims],
+        "subscriber_ids": [c.key.subscriber_id for c in claims],
+        "attempts": [c.attempts for c in claims],
+    }

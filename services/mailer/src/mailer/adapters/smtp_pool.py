@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+from aiosmtplib.protocol import PERIOD_REGEX
 from aiosmtplib.typing import SMTPStatus
 from opentelemetry import trace
 
@@ -102,9 +102,10 @@ class SmtpPool:
         try:
             async with asyncio.timeout(self._timeout):
                 await self._ensure_connected(connection)
-                normalized = normalize_message_line_endings(mail.data)
+                # CRLF line endings already (the port's contract): normalising 10 KB per message was
+                # 5% of the mailer's CPU.
                 phase = SmtpPhase.MAIL
-                await self._mail_from(connection, mail.mail_from, len(normalized))
+                await self._mail_from(connection, mail.mail_from, len(mail.data))
                 phase = SmtpPhase.RCPT
                 await smtp.rcpt(mail.rcpt_to)
                 phase = SmtpPhase.DATA
@@ -114,11 +115,10 @@ class SmtpPool:
                 protocol = smtp.protocol
                 if protocol is None:
                     raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-                # The content exactly as aiosmtplib's `data()` writes it: CRLF line endings,
-                # dot-stuffed, ended by a lone dot. `write` only buffers (it raises, before anything
-                # went out, if the connection is gone); from here on the server may have the whole
-                # message. No await between write and read_response: the reply cannot come unexpected.
-                protocol.write(PERIOD_REGEX.sub(b"..", normalized) + b".\r\n")
+                # The content as aiosmtplib's `data()` writes it: dot-stuffed, ended by a lone dot.
+                # `write` only buffers (it raises, before anything went out, if the connection is
+                # gone); from here on the server may have the whole message. No await between write and read_response: the reply cannot come unexpected.
+                protocol.write(PERIOD_REGEX.sub(b"..", mail.data) + b".\r\n")
                 phase = SmtpPhase.DATA_SENT
                 final = await protocol.read_response(timeout=self._timeout)
             if final.code != SMTPStatus.completed:

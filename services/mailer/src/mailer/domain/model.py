@@ -15,6 +15,11 @@ class DeliveryKey:
 
 
 class Status(str, enum.Enum):
+    # Reserved for one replica under a lease, not on the wire yet: if that replica dies, the row is
+    # claimed afresh once the lease ran out and sent by another replica.
+    CLAIMED = "claimed"
+    # Handed to an SMTP connection (written durably just before): if its replica dies now, the mail
+    # may be out, so it is recorded `unknown` once the lease ran out, never sent again.
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -39,7 +44,7 @@ def gave_up_reason(deliveries: int) -> str:
 class ClaimState(enum.Enum):
     """What the claim statement found for one delivery."""
 
-    # Ours to send: newly inserted, or re-claimed from `retry`.
+    # Ours to send: newly inserted, or re-claimed from `retry` or from an expired `claimed`.
     CLAIMED = "claimed"
     # Already has an outcome: ack without sending.
     DONE = "done"
@@ -62,12 +67,12 @@ class Claim:
 def claim_state(status: Status | None, changed_by_claim: bool) -> ClaimState:
     """Interpret one row of the claim statement (see `adapters.ledger`).
 
-    `changed_by_claim` rows were written by this claim: `sending` means ours, `unknown` means we
+    `changed_by_claim` rows were written by this claim: `claimed` means ours, `unknown` means we
     found an abandoned send. Unchanged rows are either terminal or held by another replica (a live
     lease, or a row a concurrent claim touched after our snapshot, seen here as None / stale).
     """
     if changed_by_claim:
-        return ClaimState.CLAIMED if status is Status.SENDING else ClaimState.ABANDONED
+        return ClaimState.CLAIMED if status is Status.CLAIMED else ClaimState.ABANDONED
     if status is not None and status.is_terminal:
         return ClaimState.DONE
     return ClaimState.BUSY

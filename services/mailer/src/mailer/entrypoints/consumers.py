@@ -10,10 +10,10 @@ from nats.js import JetStreamContext
 
 from mailstify_contracts import DeliverEmail, topology
 from mailstify_contracts.topology import ConsumerSpec
-from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessages, PullConsumer
+from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessages, PullConsumer, kept_in_progress
 
 from ..service_layer.dependencies import MailerDependencies
-from ..service_layer.handlers.delivery import DeliveryTask
+from ..service_layer.handlers.delivery import DeliveryTask, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -25,21 +25,29 @@ def delivery_consumer(
     spec: ConsumerSpec = topology.MAILER_DELIVERIES,
 ) -> PullConsumer:
     async def handle(batch: list[Delivery]) -> None:
-        deliveries: list[Delivery] = []
+        delivery_of: dict[int, Delivery] = {}
         tasks: list[DeliveryTask] = []
         for delivery in batch:
             if isinstance(delivery.event, DeliverEmail):
-                deliveries.append(delivery)
-                tasks.append(DeliveryTask(delivery.event, delivery.attempt, delivery.is_last_attempt))
+                task = DeliveryTask(delivery.event, delivery.attempt, delivery.is_last_attempt)
+                delivery_of[id(task)] = delivery
+                tasks.append(task)
             else:
                 log.error("rejecting %s on the deliveries consumer", delivery.event.type)
                 delivery.reject()
-        settlements = await dependencies.deliveries.deliver(tasks)
-        for delivery, settlement in zip(deliveries, settlements, strict=True):
+
+        async def settle_now(task: DeliveryTask, settlement: Settlement) -> None:
+            delivery = delivery_of[id(task)]
             if settlement.retry:
                 delivery.retry(settlement.delay)
             else:
                 delivery.ack()
+            await delivery.settle()
+
+        # Signalled every third of the ack wait: a slow relay or a database outage must not get
+        # the batch redelivered to another replica.
+        async with kept_in_progress(batch, every=spec.ack_wait_seconds / 3):
+            await dependencies.deliveries.deliver(tasks, on_settled=settle_now)
 
     return PullConsumer(js, spec, handle, batch_size=batch_size)
 

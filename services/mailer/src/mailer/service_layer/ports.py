@@ -26,6 +26,14 @@ class ClaimRequest:
 
 
 @dataclass(frozen=True)
+class HeldClaim:
+    """A claim this replica holds: the key, and the attempt counter that fences it."""
+
+    key: DeliveryKey
+    attempts: int
+
+
+@dataclass(frozen=True)
 class RecordedOutcome:
     key: DeliveryKey
     # The attempt counter our claim set: the update applies only while the row is still that claim.
@@ -48,6 +56,14 @@ class DeliveryLedger(Protocol):
 
     async def claim(self, requests: Sequence[ClaimRequest], lease_seconds: float) -> list[Claim]:
         """Claim each (distinct) key of a batch in one statement; one Claim per request, any order."""
+        ...
+
+    async def mark_sending(self, claims: Sequence[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
+        """Move claims to `sending`, durably, before they go on the wire; return the keys still ours."""
+        ...
+
+    async def extend_claims(self, claims: Sequence[HeldClaim], lease_seconds: float) -> None:
+        """Renew the lease of claims still waiting for their turn."""
         ...
 
     async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
@@ -87,6 +103,7 @@ class CampaignControl(Protocol):
 class OutgoingMail:
     mail_from: str
     rcpt_to: str
+    # The message with CRLF line endings only, as `mailstify_rendering` builds it: sent as it is.
     data: bytes
 
 

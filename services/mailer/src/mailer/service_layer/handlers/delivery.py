@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 from opentelemetry import trace
@@ -50,14 +50,26 @@ from ...domain.model import (
 )
 from ..campaign_cache import CampaignCache, Unavailable
 from ..metrics import record_outcomes
-from ..ports import CampaignControl, ClaimRequest, MailerUnitOfWork, OutgoingMail, RecordedOutcome, Sender
+from ..ports import (
+    CampaignControl,
+    ClaimRequest,
+    HeldClaim,
+    MailerUnitOfWork,
+    OutgoingMail,
+    RecordedOutcome,
+    Sender,
+)
 from ..smtp_tracing import record_replies, smtp_span
 from .holds import HoldService
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("mailstify.mailer")
 
-RECORD_TRIES = 3
+# Waves in flight at once: one on the wire while the other commits.
+LANES = 2
+# A wave's messages start at once (the pool has a connection for each); one that could not start in
+# this long after its claim was marked `sending` is not attempted.
+START_SLACK_SECONDS = 5.0
 # Retrying a duplicate held by another replica sooner than this only spins.
 MIN_BUSY_DELAY_SECONDS = 1.0
 
@@ -86,12 +98,43 @@ class Settlement:
 ACK = Settlement()
 
 
+OnSettled = Callable[[DeliveryTask, Settlement], Awaitable[None]]
+
+
+@dataclass
+class _Batch:
+    """Where one batch stands: its claims, what is settled, and the claims still waiting for a wave."""
+
+    on_settled: OnSettled | None
+    claims: dict[DeliveryKey, Claim] = field(default_factory=dict)
+    campaigns: dict[str, PreparedCampaign | Unavailable] = field(default_factory=dict)
+    claimed_at: float = 0.0
+    waiting: set[DeliveryKey] = field(default_factory=set)
+    settled: dict[DeliveryKey, Settlement] = field(default_factory=dict)
+    # Campaigns told of a delivery-path problem in this batch: once each is enough.
+    deferred: set[str] = field(default_factory=set)
+
+    async def settle(self, task: DeliveryTask, settlement: Settlement) -> None:
+        self.settled[task.key] = settlement
+        await self.tell(task, settlement)
+
+    async def tell(self, task: DeliveryTask, settlement: Settlement) -> None:
+        if self.on_settled is not None:
+            await self.on_settled(task, settlement)
+
+
 @dataclass(frozen=True)
 class DeliveryPolicy:
     public_url: str
     secret_key: bytes
+    # The lease of a claim not yet on the wire: a dead replica's claims are sent by another after it.
     lease_seconds: float
-    send_budget_seconds: float
+    # The lease of a claim on the wire: one SMTP transaction, and time to record its outcome.
+    sending_lease_seconds: float
+    # Messages per wave; two lanes of waves share the pool, so a pool's worth is on the wire at most.
+    wave_size: int = 1
+    # How long outcomes of mail already sent wait for a database that is down before giving up.
+    record_patience_seconds: float = 120.0
     # Delays between deliveries after a 4xx or a delivery-path problem; its max_deliveries is the
     # consumer's max_deliver, so the last delivery it allows is the one that gives up.
     retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE
@@ -106,6 +149,7 @@ class DeliveryService:
         policy: DeliveryPolicy,
         control: CampaignControl,
         clock: Callable[[], float] = time.monotonic,
+        admit: Callable[[list[OutgoingMail]], Awaitable[None]] | None = None,
     ):
         self._unit_of_work = unit_of_work
         self._campaigns = campaigns
@@ -114,9 +158,14 @@ class DeliveryService:
         self._control = control
         self.holds = HoldService(unit_of_work, control)
         self._clock = clock
+        # The shared send rate limit (None: unlimited), waited for before a wave is marked `sending`:
+        # a claim waiting for its token is not on the wire, so a crash then leaves it to another replica.
+        self._admit = admit
 
-    async def deliver(self, tasks: Sequence[DeliveryTask]) -> list[Settlement]:
-        """Deliver a batch; one settlement per task, in order."""
+    async def deliver(self, tasks: Sequence[DeliveryTask], on_settled: OnSettled | None = None) -> list[Settlement]:
+        """Deliver a batch; one settlement per task, in order. `on_settled` hears each settlement as
+        soon as it is known (its outcome committed), so a wave's messages are acked while later waves
+        are still on the wire."""
         if not tasks:
             return []
         # The same recipient twice in one batch (a duplicate published under another msg id): the
@@ -125,49 +174,57 @@ class DeliveryService:
         for task in tasks:
             first_of.setdefault(task.key, task)
         unique, cancelled = await self._apply_control(list(first_of.values()))
-        if not unique:
-            return [ACK for _ in tasks]
+        batch = _Batch(on_settled)
+        if unique:
+            campaigns = await self._campaigns.prepare_all(t.event.content_key for t in unique)
+            claims = await self._claim(unique, campaigns)
+            batch.claims, batch.campaigns, batch.claimed_at = claims, campaigns, self._clock()
+            to_send: list[DeliveryTask] = []
+            unsent: list[tuple[DeliveryTask, Outcome]] = []
+            for task in unique:
+                claim = claims[task.key]
+                if claim.state is ClaimState.CLAIMED and task.key in cancelled:
+                    unsent.append((task, CANCELLED))
+                elif claim.state is ClaimState.CLAIMED:
+                    to_send.append(task)
+                elif claim.state is ClaimState.BUSY:
+                    await batch.settle(task, Settlement(retry=True, delay=self._busy_delay(claim)))
+                else:  # DONE, or ABANDONED (its `unknown` outcome was reported with the claim)
+                    await batch.settle(task, ACK)
+            batch.waiting = {t.key for t in to_send}
+            if unsent:
+                await self._commit(batch, unsent, ())
+            waves = iter([to_send[i : i + self._policy.wave_size] for i in range(0, len(to_send), self._policy.wave_size)])
+            with smtp_span(len(to_send)):
+                async with asyncio.TaskGroup() as lanes:
+                    for _ in range(min(LANES, len(to_send))):
+                        lanes.create_task(self._lane(waves, batch))
+        for task in tasks:
+            if first_of[task.key] is not task:
+                await batch.tell(task, ACK)
+            elif task.key not in batch.settled:  # held for a paused campaign: the held copy stands for it
+                await batch.settle(task, ACK)
+        return [batch.settled.get(t.key, ACK) if first_of[t.key] is t else ACK for t in tasks]
 
-        campaigns = await self._campaigns.prepare_all(t.event.content_key for t in unique)
-        # Measured before the claim: the lease runs from the claim transaction's start.
-        claimed_at = self._clock()
-        claims = await self._claim(unique, campaigns)
-
-        settlement_of: dict[DeliveryKey, Settlement] = {}
-        to_send: list[DeliveryTask] = []
-        to_cancel: list[DeliveryTask] = []
-        for task in unique:
-            claim = claims[task.key]
-            if claim.state is ClaimState.CLAIMED and task.key in cancelled:
-                to_cancel.append(task)
-            elif claim.state is ClaimState.CLAIMED:
-                to_send.append(task)
-            elif claim.state is ClaimState.BUSY:
-                settlement_of[task.key] = Settlement(retry=True, delay=self._busy_delay(claim))
-            else:  # DONE, or ABANDONED (its `unknown` outcome was reported with the claim)
-                settlement_of[task.key] = ACK
-
-        outcomes = await self._send(to_send, campaigns, start_before=claimed_at + self._policy.send_budget_seconds)
-        outcomes.update({task.key: CANCELLED for task in to_cancel})
-        to_send += to_cancel
-        recorded = await self._record(to_send, claims, campaigns, outcomes)
-        record_outcomes((t.event.recipient.email, outcomes[t.key]) for t in to_send if t.key in recorded)
-        for task in to_send:
-            outcome = outcomes[task.key]
-            if task.key not in recorded:
-                # Our lease ran out and another replica recorded the row `unknown` meanwhile: that
-                # verdict was reported already; nothing more to do with this copy.
-                log.warning("outcome of %s lost its claim; keeping the recorded verdict", task.key)
-                settlement_of[task.key] = ACK
-            elif outcome.status is Status.RETRY:
-                delay = outcome.retry_after
-                if delay is None:
-                    delay = self._policy.retry_schedule.delay(task.attempt)
-                settlement_of[task.key] = Settlement(retry=True, delay=delay)
-            else:
-                settlement_of[task.key] = ACK
-        return [settlement_of.get(t.key, ACK) if first_of[t.key] is t else ACK for t in tasks]
-
+    async def _lane(self, waves: Iterator[list[DeliveryTask]], batch: _Batch) -> None:
+        """Send waves one after the other: each wave's claims move to `sending` in the transaction that
+        records the previous wave's outcomes, then go on the wire. Two lanes share the SMTP pool, so
+        one sends while the other commits, and at most a pool's worth of claims is ever `sending`."""
+        previous: list[tuple[DeliveryTask, Outcome]] = []
+        for wave in waves:  # shared by the lanes: each takes the next wave in turn
+            mails, unbuilt = self._build(wave, batch.campaigns)
+            if self._admit is not None and mails:
+                await self._admit([mail for _, mail in mails])
+            marked = await self._commit(batch, previous + unbuilt, [task for task, _ in mails])
+            ready = [(task, mail) for task, mail in mails if task.key in marked]
+            for task, _ in mails:
+                if task.key not in marked:
+                    # Our claim lease ran out and another replica took it over: its copy decides.
+                    log.warning("claim of %s was taken over; leaving it to the other replica", task.key)
+                    await batch.settle(task, ACK)
+            previous = await self._send(ready, start_before=self._clock() + START_SLACK_SECONDS)
+        if previous:
+            await self._commit(batch, previous, ())
     async def _apply_control(self, tasks: list[DeliveryTask]) -> tuple[list[DeliveryTask], set[DeliveryKey]]:
         """Hold the deliveries of paused campaigns (they are acked: the held copy stands for them);
         the rest, and the keys of those whose campaign is cancelled. Test sends are never held."""
@@ -206,87 +263,130 @@ class DeliveryService:
             await uow.commit()
         return claims
 
-    async def _send(
-        self,
-        tasks: list[DeliveryTask],
-        campaigns: dict[str, PreparedCampaign | Unavailable],
-        start_before: float,
-    ) -> dict[DeliveryKey, Outcome]:
-        outcomes: dict[DeliveryKey, Outcome] = {}
+    def _build(
+        self, wave: list[DeliveryTask], campaigns: dict[str, PreparedCampaign | Unavailable]
+    ) -> tuple[list[tuple[DeliveryTask, OutgoingMail]], list[tuple[DeliveryTask, Outcome]]]:
+        """The wave's messages, and the outcomes of those that cannot be built (never sent)."""
         mails: list[tuple[DeliveryTask, OutgoingMail]] = []
+        unbuilt: list[tuple[DeliveryTask, Outcome]] = []
         date = format_datetime(utcnow())
-        for task in tasks:
+        for task in wave:
             campaign = campaigns[task.event.content_key]
             if isinstance(campaign, Unavailable):
-                outcomes[task.key] = (
+                outcome = (
                     unbuildable(campaign.reason)
                     if campaign.permanent
                     else classify(SmtpAttempt(code=None, reply=campaign.reason), self._last_attempt(task))
                 )
+                unbuilt.append((task, outcome))
                 continue
             try:
                 data = campaign.build(task.event.campaign_id, task.event.recipient, self._unsubscribe_url(task), date)
             except (RenderError, UnsupportedAddress) as exc:
-                outcomes[task.key] = unbuildable(str(exc))
+                unbuilt.append((task, unbuildable(str(exc))))
                 continue
             mails.append((task, OutgoingMail(campaign.content.from_email, task.event.recipient.email, data)))
-        if mails:
-            with smtp_span(len(mails)) as span:
-                attempts = await self._sender.send_all([mail for _, mail in mails], start_before)
-                record_replies(span, attempts)
-            for (task, _), attempt in zip(mails, attempts, strict=True):
-                outcomes[task.key] = classify(attempt, self._last_attempt(task))
-        return outcomes
+        return mails, unbuilt
+
+    async def _send(
+        self, mails: list[tuple[DeliveryTask, OutgoingMail]], start_before: float
+    ) -> list[tuple[DeliveryTask, Outcome]]:
+        if not mails:
+            return []
+        attempts = await self._sender.send_all([mail for _, mail in mails], start_before)
+        record_replies(attempts)
+        return [
+            (task, classify(attempt, self._last_attempt(task)))
+            for (task, _), attempt in zip(mails, attempts, strict=True)
+        ]
 
     def _last_attempt(self, task: DeliveryTask) -> bool:
         """This delivery is the last the retry schedule allows (or the consumer says it is)."""
         return task.last_attempt or task.attempt >= self._policy.retry_schedule.max_deliveries
 
-    async def _record(
-        self,
-        tasks: list[DeliveryTask],
-        claims: dict[DeliveryKey, Claim],
-        campaigns: dict[str, PreparedCampaign | Unavailable],
-        outcomes: dict[DeliveryKey, Outcome],
+    async def _commit(
+        self, batch: _Batch, outcomes: list[tuple[DeliveryTask, Outcome]], to_mark: Sequence[DeliveryTask]
     ) -> set[DeliveryKey]:
-        if not tasks:
+        """One transaction: record `outcomes` with their result events, and move `to_mark` to
+        `sending`; then settle the recorded ones. Returns the keys marked.
+
+        Mail went out for most outcomes: losing them would turn them into `unknown` after the lease,
+        so a database that is down gets up to `record_patience_seconds` to come back (the consumer
+        keeps the messages from being redelivered meanwhile)."""
+        if not outcomes and not to_mark:
             return set()
-        rows = [RecordedOutcome(t.key, claims[t.key].attempts, outcomes[t.key]) for t in tasks]
-        for try_number in range(1, RECORD_TRIES + 1):
+        rows = [RecordedOutcome(t.key, batch.claims[t.key].attempts, o) for t, o in outcomes]
+        marks = [HeldClaim(t.key, batch.claims[t.key].attempts) for t in to_mark]
+        deadline = self._clock() + self._policy.record_patience_seconds
+        try_number = 0
+        while True:
+            try_number += 1
+            deferred: dict[str, DeliveryDeferred] = {}
             try:
                 async with self._unit_of_work() as uow:
                     recorded = await uow.deliveries.record(rows)
-                    deferred: dict[str, DeliveryDeferred] = {}
-                    for task in tasks:
-                        outcome = outcomes[task.key]
-                        if task.key not in recorded:
-                            continue
-                        if outcome.status is not Status.RETRY:
-                            message_id = _message_id(campaigns[task.event.content_key], task.key) or ""
-                            uow.emit(*result_event(task.event, outcome, message_id))
-                        elif outcome.path_problem and task.event.campaign_id not in deferred:
-                            deferred[task.event.campaign_id] = DeliveryDeferred(
-                                account_id=task.event.account_id,
-                                campaign_id=task.event.campaign_id,
-                                reason=outcome.reason,
-                                smtp_code=outcome.smtp_code,
-                            )
-                    # A delivery-path problem is the campaign's to see, once per campaign and batch,
-                    # never a recipient's failure.
-                    for event in deferred.values():
-                        uow.emit(event, subjects.MAIL_RESULT_DEFERRED)
+                    marked = await uow.deliveries.mark_sending(marks, self._policy.sending_lease_seconds)
+                    deferred = self._emit_results(uow, outcomes, recorded, batch)
+                    batch.waiting.difference_update(t.key for t in to_mark)
+                    if self._clock() - batch.claimed_at > self._policy.lease_seconds / 2 and batch.waiting:
+                        still_waiting = [HeldClaim(k, batch.claims[k].attempts) for k in batch.waiting]
+                        await uow.deliveries.extend_claims(still_waiting, self._policy.lease_seconds)
+                        batch.claimed_at = self._clock()
                     await uow.commit()
-                for event in deferred.values():
-                    log.warning("deliveries of campaign %s deferred: %s", event.campaign_id, event.reason)
-                return recorded
+                break
             except Exception:
-                # Mail went out: losing these outcomes would turn them into `unknown` after the
-                # lease, so the database gets a few chances before the batch is given up.
-                if try_number == RECORD_TRIES:
+                batch.deferred.difference_update(deferred)  # not told after all: the retry tells them
+                if self._clock() >= deadline:
                     raise
-                log.warning("recording outcomes failed (try %d); retrying", try_number, exc_info=True)
-                await asyncio.sleep(0.5 * try_number)
-        raise AssertionError("unreachable")
+                log.warning("recording outcomes failed (try %d); retrying", try_number, exc_info=try_number == 1)
+                await asyncio.sleep(min(0.5 * try_number, 5.0))
+        for event in deferred.values():
+            log.warning("deliveries of campaign %s deferred: %s", event.campaign_id, event.reason)
+        record_outcomes((t.event.recipient.email, o) for t, o in outcomes if t.key in recorded)
+        for task, outcome in outcomes:
+            await batch.settle(task, self._settlement(task, outcome, task.key in recorded))
+        return marked
+
+    def _emit_results(
+        self,
+        uow: MailerUnitOfWork,
+        outcomes: list[tuple[DeliveryTask, Outcome]],
+        recorded: set[DeliveryKey],
+        batch: _Batch,
+    ) -> dict[str, DeliveryDeferred]:
+        deferred: dict[str, DeliveryDeferred] = {}
+        for task, outcome in outcomes:
+            if task.key not in recorded:
+                continue
+            if outcome.status is not Status.RETRY:
+                message_id = _message_id(batch.campaigns[task.event.content_key], task.key) or ""
+                uow.emit(*result_event(task.event, outcome, message_id))
+            elif outcome.path_problem and task.event.campaign_id not in deferred.keys() | batch.deferred:
+                deferred[task.event.campaign_id] = DeliveryDeferred(
+                    account_id=task.event.account_id,
+                    campaign_id=task.event.campaign_id,
+                    reason=outcome.reason,
+                    smtp_code=outcome.smtp_code,
+                )
+        # A delivery-path problem is the campaign's to see, once per campaign and batch (lanes commit
+        # concurrently, so it is noted before the commit), never a recipient's failure.
+        for event in deferred.values():
+            uow.emit(event, subjects.MAIL_RESULT_DEFERRED)
+        batch.deferred.update(deferred)
+        return deferred
+
+    def _settlement(self, task: DeliveryTask, outcome: Outcome, recorded: bool) -> Settlement:
+        if not recorded:
+            # Our lease ran out and another replica recorded the row `unknown` meanwhile: that
+            # verdict was reported already; nothing more to do with this copy.
+            log.warning("outcome of %s lost its claim; keeping the recorded verdict", task.key)
+            return ACK
+        if outcome.status is Status.RETRY:
+            delay = outcome.retry_after
+            if delay is None:
+                delay = self._policy.retry_schedule.delay(task.attempt)
+            return Settlement(retry=True, delay=delay)
+        return ACK
 
     def _unsubscribe_url(self, task: DeliveryTask) -> str:
         target = UnsubscribeTarget(task.event.account_id, task.event.campaign_id, task.event.recipient.subscriber_id)
