@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import nats.errors
+import nats.js.errors
 
 from mailstify_messaging import Delivery, OutgoingMessage, PullConsumer, publish
 
@@ -139,3 +140,42 @@ async def test_the_loop_survives_fetch_timeouts(js, scratch):
         await eventually(lambda: TimeoutError in timeouts and nats.errors.TimeoutError in timeouts, timeout=10.0)
         await publish(js, OutgoingMessage.for_event(an_event(), scratch.subject()))
         await eventually(lambda: len(handled) == 1)
+
+
+async def test_the_loop_survives_jetstream_unavailable_while_the_server_restarts(js, scratch):
+    # A NATS server shutting down (or not yet serving JetStream after a restart) answers a pending pull
+    # request with a 503, which nats-py raises as ServiceUnavailableError: the loop waits and fetches
+    # again rather than crashing. The 503 is injected: the real one depends on the shutdown's timing.
+    spec = await scratch.stream_with_consumer()
+    handled: list[Delivery] = []
+    unavailable: list[int] = []
+
+    async def handler(deliveries: list[Delivery]) -> None:
+        handled.extend(deliveries)
+
+    consumer = consumer_for(js, spec, handler)
+    subscribe = consumer._subscribe
+
+    async def unavailable_once_subscribe():  # type: ignore[no-untyped-def]
+        subscription = await subscribe()
+        fetch = subscription.fetch
+
+        async def fetch_after_a_503(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if not unavailable:
+                unavailable.append(503)
+                raise nats.js.errors.ServiceUnavailableError(code=503)
+            return await fetch(*args, **kwargs)
+
+        subscription.fetch = fetch_after_a_503  # type: ignore[method-assign]
+        return subscription
+
+    consumer._subscribe = unavailable_once_subscribe  # type: ignore[method-assign]
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: unavailable == [503])
+        await publish(js, OutgoingMessage.for_event(an_event(), scratch.subject()))
+        await eventually(lambda: len(handled) == 1)
+        assert not task.done(), task
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 5)

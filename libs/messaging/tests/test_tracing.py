@@ -208,13 +208,11 @@ async def test_an_outbox_row_keeps_its_writers_trace_and_the_consumer_continues_
         stored = (await conn.execute(sa.select(outbox.c.headers))).scalar_one()
     assert traceparent_context(stored).span_id == writer.get_span_context().span_id
 
-    # Relayed later, outside the writer's span: a `create` span in the writer's trace stands for it.
+    # Relayed later, outside the writer's span: the message carries the writer's span itself, and
+    # the relay's one publish span (a trace of its own) links to it.
     assert await OutboxRelay(outbox_engine, js).relay_batch() == 1
     carried = traceparent_context((await js.get_msg(spec.stream, 1)).headers)
-    assert carried.trace_id == writer.get_span_context().trace_id
-    create = finished(span_exporter, carried.span_id)
-    assert create.parent.span_id == writer.get_span_context().span_id
-    assert create.attributes["messaging.operation.type"] == "create"
+    assert (carried.trace_id, carried.span_id) == (writer.get_span_context().trace_id, writer.get_span_context().span_id)
     relay_publish = next(s for s in span_exporter.get_finished_spans() if s.name.endswith(" publish"))
     assert relay_publish.context.trace_id != writer.get_span_context().trace_id
     assert [link.context.span_id for link in relay_publish.links] == [carried.span_id]
@@ -252,7 +250,6 @@ async def test_a_large_relay_batch_keeps_each_writers_traceparent_and_links_to_t
     for seq, writer in enumerate(writers, start=1):
         carried = traceparent_context((await js.get_msg(stream.name, seq)).headers)
         assert (carried.trace_id, carried.span_id) == (writer.trace_id, writer.span_id)
-    assert not any(s.name.endswith(" create") for s in span_exporter.get_finished_spans())
     relay_publish = next(s for s in span_exporter.get_finished_spans() if s.name.endswith(" publish"))
     assert [link.context.span_id for link in relay_publish.links] == [w.span_id for w in writers]
     assert relay_publish.attributes["messaging.batch.message_count"] == 3
@@ -268,3 +265,31 @@ async def test_a_page_published_by_its_caller_continues_the_callers_trace(js, sc
         publish_span = finished(span_exporter, carried.span_id)
         assert publish_span.parent.span_id == page.get_span_context().span_id
         assert publish_span.attributes["messaging.batch.message_count"] == 3
+
+
+async def test_consumers_of_a_fanout_page_link_to_it_however_small_their_batch(
+    js, scratch, span_exporter, monkeypatch
+):
+    spec = await scratch.stream_with_consumer()
+    monkeypatch.setenv("MAILSTIFY_TRACE_LINK_THRESHOLD", "2")
+    link_threshold.cache_clear()
+    try:
+        with tracer.start_as_current_span("fan-out page") as page:
+            await publish_many(js, [OutgoingMessage.for_event(an_event(), scratch.subject()) for _ in range(3)])
+    finally:
+        monkeypatch.undo()
+        link_threshold.cache_clear()
+    stored = (await js.get_msg(spec.stream, 1)).headers
+    assert stored["Mailstify-Trace-Fanout"] == "1"
+    batches: list[trace.SpanContext] = []
+
+    async def handler(deliveries: list[Delivery]) -> None:
+        batches.append(trace.get_current_span().get_span_context())
+
+    # Threshold 2: the page of 3 was a fan-out, so even a batch of 1 from it links.
+    async with running(consumer_for(js, spec, handler, batch_size=1, link_threshold=2)):
+        await eventually(lambda: len(batches) == 3)
+    for context in batches:
+        span = finished(span_exporter, context.span_id)
+        assert span.parent is None and span.context.trace_id != page.get_span_context().trace_id
+        assert [link.context.trace_id for link in span.links] == [page.get_span_context().trace_id]

@@ -2,7 +2,7 @@
 trace context, the batch pull-consume loop and the transactional outbox."""
 
 from .connection import connect
-from .consuming import BatchHandler, Delivery, PullConsumer, Verdict
+from .consuming import BatchHandler, Delivery, PullConsumer, Verdict, kept_in_progress
 from .exhausted import (
     ExhaustedHandler,
     ExhaustedMessage,
@@ -30,6 +30,7 @@ __all__ = [
     "OutgoingMessage",
     "PublishTimeout",
     "PullConsumer",
+    "kept_in_progress",
     "RetrySchedule",
     "UnsupportedStream",
     "Verdict",

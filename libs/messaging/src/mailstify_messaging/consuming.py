@@ -9,12 +9,14 @@ so a crash in between means a redelivery, which idempotent handlers absorb (ARCH
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
@@ -27,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import Attributes
 
 from .tracing import (
+    FANNED_OUT_HEADER,
     batch_links,
     batch_parent,
     carried_span_context,
@@ -54,6 +57,7 @@ class Delivery:
     max_deliver: int = -1
     verdict: Verdict | None = None
     retry_delay: float | None = None
+    settled: bool = False
 
     @property
     def attempt(self) -> int:
@@ -77,8 +81,54 @@ class Delivery:
         """Never redeliver (poison message)."""
         self.verdict = Verdict.REJECT
 
+    async def settle(self) -> None:
+        """Tell JetStream the verdict now (ack when undecided), rather than when the handler returns:
+        a handler that commits part of its batch early settles that part early. Once only."""
+        if self.settled:
+            return
+        self.settled = True
+        try:
+            if self.verdict is Verdict.RETRY:
+                await self.msg.nak(delay=self.retry_delay)
+            elif self.verdict is Verdict.REJECT:
+                await self.msg.term()
+            else:
+                await self.msg.ack()
+        except nats.errors.Error as exc:
+            # Lost ack: the message is redelivered after ack_wait and the handler's idempotency absorbs it.
+            log.warning("could not settle %s: %s", self.msg.subject, exc)
+
+    async def keep_in_progress(self) -> None:
+        """Reset the ack deadline of a message still being worked on (no-op once settled)."""
+        if not self.settled:
+            try:
+                await self.msg.in_progress()
+            except nats.errors.Error as exc:
+                log.warning("could not signal progress on %s: %s", self.msg.subject, exc)
+
 
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def kept_in_progress(deliveries: Sequence[Delivery], every: float) -> AsyncIterator[None]:
+    """Reset the ack deadline of the deliveries not settled yet every `every` seconds while the block
+    works on them, however long one step takes (a slow relay, a database outage, a wait for room in
+    the mail queue). The consumer's ack_wait can then be short: what a dead process held is delivered
+    again within about ack_wait of its death, not after the worst case of a long batch."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.gather(*(delivery.keep_in_progress() for delivery in deliveries))
+
+    heartbeat = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
 
 
 async def unsubscribe_quietly(subscription: Subscription | JetStreamContext.PullSubscription) -> None:
@@ -109,9 +159,17 @@ class PullConsumer:
                     messages = await subscription.fetch(size, timeout=self.fetch_timeout)
                 except TimeoutError:  # nats-py raises its own TimeoutError or, at fetch's deadline, asyncio's
                     continue
-                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, nats.errors.NoRespondersError):
+                except (
+                    nats.errors.ConnectionClosedError,
+                    nats.errors.ConnectionReconnectingError,
+                    nats.errors.NoRespondersError,
+                    # JetStream's 503 to a pull request while the server shuts down or starts up.
+                    nats.js.errors.ServiceUnavailableError,
+                ):
                     await asyncio.sleep(0.5)
                     continue
+                if self.spec.linger_seconds and len(messages) < size:
+                    messages += await self._more(subscription, size - len(messages))
                 await self.process(messages)
         finally:
             # A pull subscription left subscribed keeps stray fetch-timeout replies in its queue,
@@ -120,6 +178,14 @@ class PullConsumer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _more(self, subscription: JetStreamContext.PullSubscription, room: int) -> list[Msg]:
+        """What else arrives within the linger (see `ConsumerSpec.linger_seconds`), up to `room`."""
+        await asyncio.sleep(self.spec.linger_seconds)
+        try:
+            return await subscription.fetch(room, timeout=0.01)
+        except (TimeoutError, nats.errors.Error):  # nothing more, or the connection is away: go on
+            return []
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         while True:
@@ -138,7 +204,8 @@ class PullConsumer:
             return
         subject = deliveries[0].msg.subject
         producers = distinct_contexts(carried_span_context(d.msg.headers) for d in deliveries)
-        parent = batch_parent(producers, len(deliveries), self.link_threshold)
+        fanned_out = any(FANNED_OUT_HEADER in (d.msg.headers or {}) for d in deliveries)
+        parent = batch_parent(producers, len(deliveries), self.link_threshold, fanned_out)
         links = batch_links(producers, parent)
         attributes = self._batch_attributes(subject, deliveries)
         if dropped := links_dropped(producers, links, parent):
@@ -163,8 +230,8 @@ class PullConsumer:
                     subject, "settle", len(deliveries), consumer_group=self.spec.durable
                 ),
             ):
-                await asyncio.gather(*(self._settle(d) for d in deliveries))
-        if len(deliveries) <= self.link_threshold:
+                await asyncio.gather(*(d.settle() for d in deliveries))
+        if len(deliveries) <= self.link_threshold and not fanned_out:
             self._trace_in_other_producers(producers, batch_span, subject, attributes)
 
     def _batch_attributes(self, subject: str, deliveries: list[Delivery]) -> dict[str, object]:
@@ -207,16 +274,3 @@ class PullConsumer:
             log.error("rejecting undecodable message on %s: %s", msg.subject, exc)
             await msg.term()
             return None
-
-    @staticmethod
-    async def _settle(delivery: Delivery) -> None:
-        try:
-            if delivery.verdict is Verdict.RETRY:
-                await delivery.msg.nak(delay=delivery.retry_delay)
-            elif delivery.verdict is Verdict.REJECT:
-                await delivery.msg.term()
-            else:
-                await delivery.msg.ack()
-        except nats.errors.Error as exc:
-            # Lost ack: the message is redelivered after ack_wait and the handler's idempotency absorbs it.
-            log.warning("could not settle %s: %s", delivery.msg.subject, exc)

@@ -67,6 +67,9 @@ class OutboxRelay:
     js: JetStreamContext
     batch_size: int = 500
     idle_interval: float = 0.2
+    # After a wake-up, wait this long for more commits to join the batch: writers that commit often
+    # (a mailer, every wave) would otherwise cost a select, a publish and a delete per commit.
+    linger: float = 0.02
     publish_timeout: float = 10.0
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,6 +95,7 @@ class OutboxRelay:
             if published < self.batch_size:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self.idle_interval)
+                    await asyncio.sleep(self.linger)
                 except TimeoutError:
                     pass
 

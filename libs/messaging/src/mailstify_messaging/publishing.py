@@ -21,11 +21,11 @@ from mailstify_contracts import Event
 from opentelemetry import trace
 
 from .tracing import (
+    FANNED_OUT_HEADER,
     TRACEPARENT_HEADER,
     batch_links,
     carried_span_context,
     distinct_contexts,
-    extract_trace_context,
     inject_trace_headers,
     link_threshold,
     messaging_attributes,
@@ -47,6 +47,9 @@ class OutgoingMessage:
     @classmethod
     def for_event(cls, event: Event, subject: str, msg_id: str | None = None) -> OutgoingMessage:
         return cls(subject=subject, payload=event.to_json(), msg_id=msg_id or str(event.event_id))
+
+    def marked_fanned_out(self) -> OutgoingMessage:
+        return OutgoingMessage(self.subject, self.payload, self.msg_id, {**self.headers, FANNED_OUT_HEADER: "1"})
 
     def nats_headers(self) -> dict[str, str]:
         # A trace context given with the message wins over the ambient one: the outbox relay publishes
@@ -81,19 +84,19 @@ async def publish_many(
     subject = messages[0].subject
     carried = distinct_contexts(carried_span_context(m.headers) for m in messages)
     if not carried:
-        # The caller's own messages (a fan-out page): all of them continue the caller's trace.
+        # The caller's own messages (a fan-out page): all of them continue the caller's trace. A page
+        # above the link threshold is a fan-out: its consumers link to it rather than join its trace.
+        if len(messages) > link_threshold():
+            messages = [m.marked_fanned_out() for m in messages]
         with tracer.start_as_current_span(
             f"{subject} publish",
             kind=trace.SpanKind.PRODUCER,
             attributes=messaging_attributes(subject, "publish", len(messages)),
         ):
             return await _publish_pipelined(js, messages, timeout)
-    # Messages written by others (the outbox relay): each keeps its writer's trace. A small batch
-    # gets a `create` span per message in its writer's trace, which the message then carries; the
-    # one `publish` span links to the writers (bounded) and belongs to no writer's trace.
-    if len(messages) <= link_threshold():
-        messages = [_created(m) for m in messages]
-        carried = distinct_contexts(carried_span_context(m.headers) for m in messages)
+    # Messages written by others (the outbox relay): each keeps its writer's traceparent, so its
+    # consumer continues the writer's trace; the one `publish` span links to the writers (bounded)
+    # and belongs to no writer's trace. No span per message: relay batches can be one per email.
     with tracer.start_as_current_span(
         f"{subject} publish",
         context=root_context(),
@@ -102,23 +105,6 @@ async def publish_many(
         attributes=messaging_attributes(subject, "publish", len(messages)),
     ):
         return await _publish_pipelined(js, messages, timeout)
-
-
-def _created(message: OutgoingMessage) -> OutgoingMessage:
-    """The message with a `create` span in the trace it carries, and carrying that span instead."""
-    if TRACEPARENT_HEADER not in message.headers:
-        return message
-    span = tracer.start_span(
-        f"{message.subject} create",
-        context=extract_trace_context(message.headers),
-        kind=trace.SpanKind.PRODUCER,
-        attributes=messaging_attributes(message.subject, "create", message_id=message.msg_id),
-    )
-    span.end()
-    headers = {k: v for k, v in message.headers.items() if k not in (TRACEPARENT_HEADER, "tracestate")}
-    return OutgoingMessage(
-        message.subject, message.payload, message.msg_id, inject_trace_headers(headers, trace.set_span_in_context(span))
-    )
 
 
 async def _publish_pipelined(

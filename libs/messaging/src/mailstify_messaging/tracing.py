@@ -26,6 +26,9 @@ DEFAULT_LINK_THRESHOLD = 16
 # this are counted in `mailstify.trace.links_dropped`, not linked.
 MAX_LINKS = 64
 TRACEPARENT_HEADER = "traceparent"
+# On each message of a batch published above the threshold (a fan-out page): its consumers always
+# link to the producer, however small their own batch, so a big fan-out's trace stays small.
+FANNED_OUT_HEADER = "Mailstify-Trace-Fanout"
 
 
 @functools.cache
@@ -78,11 +81,14 @@ def root_context() -> Context:
     return trace.set_span_in_context(trace.INVALID_SPAN, Context())
 
 
-def batch_parent(contexts: list[trace.SpanContext], size: int, threshold: int | None = None) -> Context:
+def batch_parent(
+    contexts: list[trace.SpanContext], size: int, threshold: int | None = None, fanned_out: bool = False
+) -> Context:
     """Where a batch span of `size` messages whose producers are `contexts` (distinct, valid) belongs:
-    under the first producer when the batch is small, in a trace of its own otherwise."""
+    under the first producer when the batch is small, in a trace of its own otherwise or when its
+    messages come from a fan-out."""
     limit = link_threshold() if threshold is None else threshold
-    if contexts and size <= limit:
+    if contexts and size <= limit and not fanned_out:
         return trace.set_span_in_context(trace.NonRecordingSpan(contexts[0]), Context())
     return root_context()
 
