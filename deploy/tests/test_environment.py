@@ -42,6 +42,7 @@ DELIBERATELY_DEFAULTED = {
     "MAILSTIFY_HOLD_RELEASE_SECONDS": TUNING,
     "MAILSTIFY_FANOUT_PAGE_SIZE": TUNING,
     "MAILSTIFY_FANOUT_ACK_WAIT_SECONDS": TUNING,
+    "MAILSTIFY_FANOUT_WINDOW": TUNING,
     "MAILSTIFY_FANOUT_MAX_ATTEMPTS": TUNING,
     "MAILSTIFY_SESSION_LIFETIME_HOURS": TUNING,
     "MAILSTIFY_UPSTREAM_TIMEOUT_SECONDS": TUNING,
@@ -53,6 +54,15 @@ DELIBERATELY_DEFAULTED = {
     "MAILSTIFY_IMPORT_MAX_BYTES": TUNING,
     "MAILSTIFY_IMPORT_SPOOL_DIR": "the default is under the temporary directory: /tmp, a writable emptyDir in every pod",
     "MAILSTIFY_INBOX_URL": "the embedded dev inbox's web API only; Mailpit and a real relay have their own UI",
+    "MAILSTIFY_TELEMETRY": "on everywhere; off only to measure what telemetry costs (the benchmark's baseline)",
+    "MAILSTIFY_TRACE_SAMPLE_RATIO": "every trace is kept until the volume says otherwise (or OTEL_TRACES_SAMPLER is set)",
+    "MAILSTIFY_METRICS_POLL_SECONDS": TUNING,
+    "MAILSTIFY_RECORD_PATIENCE_SECONDS": TUNING,
+    "MAILSTIFY_RATE_LIMIT": "unlimited unless the relay has a quota; then set it (and its _PER_DOMAIN/_DOMAINS) there",
+    "MAILSTIFY_RATE_LIMIT_PER_DOMAIN": "unlimited unless the relay has a quota",
+    "MAILSTIFY_RATE_LIMIT_DOMAINS": "unlimited unless the relay has a quota",
+    "MAILSTIFY_THROTTLE_HOLD_SECONDS": TUNING,
+    "MAILSTIFY_THROTTLE_RECOVERY_SECONDS": TUNING,
 }
 
 

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mailstify_contracts import FanoutCompleted, subjects
 from mailstify_messaging import outbox
 from mailstify_servicekit import UnitOfWork
 from mailstify_servicekit.database import session_factory
-
-
-@pytest.fixture
-async def engine(fresh_database: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(fresh_database)
-    async with engine.begin() as conn:
-        await conn.run_sync(outbox.metadata.create_all)
-    yield engine
-    await engine.dispose()
 
 
 async def outbox_rows(engine: AsyncEngine) -> list[sa.Row]:

@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -221,8 +221,29 @@ def mailstify_stack(
     web_frontend: Path,
 ) -> Iterator[MailstifyStack]:
     """The five services as processes (the same command lines as `mailstify up`), every one ready."""
+    with running_stack(stack_nats_server, postgres_server, smtp_inbox, mailstify_session_dir) as stack:
+        yield stack
+
+
+def _no_extra_env(name: str) -> Mapping[str, str]:
+    return {}
+
+
+@contextlib.contextmanager
+def running_stack(
+    nats_server: NatsServer,
+    postgres_server: PostgresServer,
+    smtp_inbox: InboxClient,
+    session_dir: Path,
+    *,
+    extra_env: Callable[[str], Mapping[str, str]] = _no_extra_env,
+    name: str = "",
+) -> Iterator[MailstifyStack]:
+    """The five services as processes, ready. A second stack in one session (a test that needs the
+    services started differently, e.g. exporting traces) gives a `name`, which prefixes its logs and
+    its databases (`<name>_<service>`), and its own `nats_server` (the services share durables);
+    `extra_env(service)` is added to each service's environment."""
     assert smtp_inbox.smtp_port is not None
-    nats_server = stack_nats_server
     ports = dict(zip(SERVICE_NAMES, free_ports(len(SERVICE_NAMES)), strict=True))
     infra = Infrastructure(
         nats_server.url, postgres_server.server_url, smtp_inbox.smtp_host, smtp_inbox.smtp_port, smtp_inbox.http_url
@@ -232,6 +253,17 @@ def mailstify_stack(
         processes: dict[str, RunningProcess] = {}
         cleanup.callback(lambda: stop_all(processes.values()))
         for spec in service_processes(ports, infra, secrets):
-            spec = dataclasses.replace(spec, env={**spec.env, **STACK_TEST_SETTINGS.get(spec.name, {})})
-            processes[spec.name] = RunningProcess.start(spec, _log(mailstify_session_dir, spec.name))
+            env = {**spec.env, **STACK_TEST_SETTINGS.get(spec.name, {})}
+            if name:
+                env["MAILSTIFY_DATABASE_URL"] = f"{postgres_server.server_url}/{name}_{spec.name}"
+            spec = dataclasses.replace(spec, env={**env, **extra_env(spec.name)})
+            log_name = f"{name}-{spec.name}" if name else spec.name
+            processes[spec.name] = RunningProcess.start(spec, _log(session_dir, log_name))
         yield ready_stack(processes, ports, nats_server.url, smtp_inbox, secrets.internal_token)
+
+
+@contextlib.contextmanager
+def jetstream_server(session_dir: Path, name: str) -> Iterator[NatsServer]:
+    """A JetStream server of its own (local process, or a container under MAILSTIFY_TEST_DOCKER=1)."""
+    with _jetstream(session_dir, name) as server:
+        yield server

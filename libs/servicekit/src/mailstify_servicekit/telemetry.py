@@ -27,6 +27,7 @@ from importlib import metadata
 
 from fastapi import FastAPI
 from fastapi.responses import Response
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
@@ -36,6 +37,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import ServiceSettings
 
@@ -116,11 +118,6 @@ def configure_telemetry(service: str, settings: ServiceSettings) -> None:
     HTTPXClientInstrumentor().instrument()
 
 
-def configure_tracing(service: str, settings: ServiceSettings | None = None) -> None:
-    """Kept for callers of the earlier name: the whole telemetry set-up."""
-    configure_telemetry(service, settings or ServiceSettings.model_construct())
-
-
 def _version(service: str) -> str:
     try:
         return metadata.version(f"mailstify-{service}")
@@ -163,6 +160,27 @@ def instrument_app(app: FastAPI) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
+    # Outside the instrumentation's middleware (which wraps build_middleware_stack too): see
+    # `_FreshTraceContext`.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: _FreshTraceContext(build_stack())  # type: ignore[method-assign]
+
+
+class _FreshTraceContext:
+    """Each HTTP request starts from an empty trace context. uvicorn serves the requests of one
+    keep-alive connection in one task, and the FastAPI instrumentation can leave the first request's
+    span attached there (opentelemetry-python-contrib#3700): every later request on the connection
+    then joined that trace. Attaching an empty context per request masks whatever was left."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = otel_context.attach(otel_context.Context())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
 
 
 def instrument_engine(engine: AsyncEngine) -> None:

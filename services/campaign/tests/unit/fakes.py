@@ -12,6 +12,7 @@ from mailstify_contracts import Recipient
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from campaign.domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
+from campaign.domain.timeline import DeferralTally, Milestone
 from campaign.service_layer.ports import DeliveryRecord, ListInfo
 
 
@@ -117,6 +118,28 @@ class FakeUnsubscribeLedger:
         return inserted
 
 
+class FakeTimelineLog:
+    def __init__(self, milestones: list[Milestone], deferrals: dict[tuple[str, str], DeferralTally]):
+        self.rows = milestones
+        self.deferral_rows = deferrals
+
+    async def add(self, milestones: Sequence[Milestone]) -> None:
+        self.rows.extend(milestones)
+
+    async def count_deferrals(self, deferrals: Sequence[tuple[str, str, int]], now: datetime) -> None:
+        for campaign_id, reason, count in deferrals:
+            found = self.deferral_rows.get((campaign_id, reason))
+            self.deferral_rows[(campaign_id, reason)] = (
+                DeferralTally(reason, found.count + count, found.first_at, now) if found else DeferralTally(reason, count, now, now)
+            )
+
+    async def milestones(self, campaign_id: str) -> list[Milestone]:
+        return [m for m in self.rows if m.campaign_id == campaign_id]
+
+    async def deferrals(self, campaign_id: str) -> list[DeferralTally]:
+        return [d for (c, _), d in self.deferral_rows.items() if c == campaign_id]
+
+
 class FakeCampaignUnitOfWork(FakeUnitOfWork):
     """Works on copies; commit publishes them along with the staged events, leaving without commit drops both."""
 
@@ -125,6 +148,8 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
         self.committed_campaigns: dict[str, Campaign] = {}
         self.committed_results: dict[tuple[str, str], DeliveryRecord] = {}
         self.committed_unsubscribes: dict[tuple[str, str], datetime] = {}
+        self.committed_milestones: list[Milestone] = []
+        self.committed_deferrals: dict[tuple[str, str], DeferralTally] = {}
 
     def begin(self) -> None:
         self._campaigns = {k: copy.copy(v) for k, v in self.committed_campaigns.items()}
@@ -133,11 +158,14 @@ class FakeCampaignUnitOfWork(FakeUnitOfWork):
         self.results = FakeResultLedger(self._results)
         self._unsubscribes = dict(self.committed_unsubscribes)
         self.unsubscribes = FakeUnsubscribeLedger(self._unsubscribes)
+        self.timeline = FakeTimelineLog(list(self.committed_milestones), dict(self.committed_deferrals))
 
     def on_commit(self) -> None:
         self.committed_campaigns = self._campaigns
         self.committed_results = self._results
         self.committed_unsubscribes = self._unsubscribes
+        self.committed_milestones = self.timeline.rows
+        self.committed_deferrals = self.timeline.deferral_rows
 
 
 class FakeRecipients:

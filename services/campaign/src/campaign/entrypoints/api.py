@@ -10,7 +10,7 @@ from opentelemetry import trace
 from mailstify_servicekit import AccountId, Page, PageCursor, PageLimit
 from mailstify_servicekit.pagination import DEFAULT_PAGE_SIZE
 
-from ..service_layer.handlers import campaigns, control, previews, trial_sends
+from ..service_layer.handlers import campaigns, control, previews, timeline, trial_sends
 from .dependencies import Links, Lists, Recipients, Uow
 from .schemas import (
     CampaignCreate,
@@ -21,6 +21,7 @@ from .schemas import (
     SendRequest,
     TestSendOut,
     TestSendRequest,
+    TimelineOut,
 )
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
@@ -130,6 +131,17 @@ async def list_deliveries(
 ) -> Page[DeliveryOut]:
     page = await campaigns.list_deliveries(uow, account_id, campaign_id, status, limit, cursor, q)
     return Page(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{campaign_id}/timeline",
+    responses={404: {"description": "no such campaign in this account"}},
+    summary="What happened to a campaign, and the trace id to search for",
+)
+async def get_timeline(campaign_id: str, account_id: AccountId, uow: Uow) -> TimelineOut:
+    """When it was requested, fanned out, first and last delivered; its status changes, retry
+    rounds, pauses and resumes; delivery-path problems by reason; the send request's trace id."""
+    return TimelineOut.of(await timeline.campaign_timeline(uow, account_id, campaign_id))
 
 
 @router.get("/{campaign_id}/preview", response_class=Response)

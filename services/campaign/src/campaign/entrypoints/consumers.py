@@ -60,6 +60,7 @@ def outcome_of(event: RecipientOutcome) -> Outcome:
         detail=detail,
         round=event.round,
         hard_bounce=hard_bounce,
+        reported_at=event.occurred_at,
     )
 
 

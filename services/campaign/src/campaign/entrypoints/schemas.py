@@ -11,6 +11,7 @@ from mailstify_contracts import CampaignStatus
 from mailstify_servicekit.text import NOT_BLANK, EmailAddress, RequestModel
 
 from ..domain.model import Campaign
+from ..domain.timeline import Timeline
 from ..service_layer.ports import DeliveryRecord
 
 MAX_BODY = 2_000_000  # characters; far beyond any real email, short of a memory problem
@@ -116,3 +117,75 @@ class DeliveryOut(BaseModel):
     @classmethod
     def of(cls, record: DeliveryRecord) -> DeliveryOut:
         return cls.model_validate(record, from_attributes=True)
+
+
+class MilestoneOut(BaseModel):
+    at: datetime
+    kind: str = Field(
+        description="send_requested, scheduled, unscheduled, schedule_reached, paused, resumed, cancelled,"
+        " fanned_out, fanout_failed, retry_round, sent, failed"
+    )
+    status: CampaignStatus = Field(description="the campaign's status right after it")
+    detail: str | None
+    trace_id: str | None = Field(description="the trace that was current when it happened (W3C, 32 hex digits)")
+
+
+class DeferralOut(BaseModel):
+    reason: str = Field(description="a delivery-path problem the mailers reported (deliveries retried later)")
+    count: int
+    first_at: datetime
+    last_at: datetime
+
+
+class TimelineOut(BaseModel):
+    """What happened to a campaign, for support: no tracing backend needed, but the trace id to search
+    for in one if there is one."""
+
+    campaign_id: str
+    status: CampaignStatus
+    trace_id: str | None = Field(description="trace of the send request (POST /send); resumes and retry rounds have theirs in their milestones")
+    requested_at: datetime | None = Field(description="when sending started (send pressed, or the scheduled time)")
+    send_at: datetime | None = Field(description="when a scheduled campaign starts")
+    fanned_out_at: datetime | None = Field(description="when the dispatcher reported every recipient queued")
+    first_delivery_at: datetime | None = Field(description="the earliest outcome a mailer reported")
+    last_delivery_at: datetime | None = Field(description="the latest outcome a mailer reported")
+    sent_at: datetime | None
+    finished_at: datetime | None
+    total: int | None
+    sent_count: int
+    failed_count: int
+    unknown_count: int
+    cancelled_count: int
+    send_rounds: int = Field(description="send rounds after the first (each resume, and a cancel of a started send)")
+    retry_rounds: int = Field(description="retry-failed rounds")
+    last_error: str | None
+    milestones: list[MilestoneOut] = Field(description="status changes and pipeline reports, oldest first")
+    retries: list[MilestoneOut] = Field(description="the milestones that are retry rounds, pauses and resumes")
+    deferrals: list[DeferralOut] = Field(description="delivery-path problems by reason, oldest first")
+
+    @classmethod
+    def of(cls, timeline: Timeline) -> TimelineOut:
+        c = timeline.campaign
+        return cls(
+            campaign_id=c.id,
+            status=c.status,
+            trace_id=timeline.trace_id,
+            requested_at=c.send_requested_at,
+            send_at=c.send_at,
+            fanned_out_at=c.fanned_out_at,
+            first_delivery_at=c.first_delivery_at,
+            last_delivery_at=c.last_delivery_at,
+            sent_at=c.sent_at,
+            finished_at=c.finished_at,
+            total=c.total,
+            sent_count=c.sent_count,
+            failed_count=c.failed_count,
+            unknown_count=c.unknown_count,
+            cancelled_count=c.cancelled_count,
+            send_rounds=c.send_round,
+            retry_rounds=c.retry_round,
+            last_error=c.last_error,
+            milestones=[MilestoneOut.model_validate(m, from_attributes=True) for m in timeline.milestones],
+            retries=[MilestoneOut.model_validate(m, from_attributes=True) for m in timeline.retries],
+            deferrals=[DeferralOut.model_validate(d, from_attributes=True) for d in timeline.deferrals],
+        )

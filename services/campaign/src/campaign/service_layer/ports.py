@@ -13,6 +13,7 @@ from mailstify_rendering import DEFAULT_HEADER_OPTIONS, HeaderOptions
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Campaign, Outcome, OutcomeKind, RecordedOutcome
+from ..domain.timeline import DeferralTally, Milestone
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,25 @@ class UnsubscribeLedger(Protocol):
         ...
 
 
+class TimelineLog(Protocol):
+    async def add(self, milestones: Sequence[Milestone]) -> None:
+        """Append milestones; the store notes the trace current at the call with each."""
+        ...
+
+    async def count_deferrals(self, deferrals: Sequence[tuple[str, str, int]], now: datetime) -> None:
+        """(campaign_id, reason, how many) delivery-path problems reported now."""
+        ...
+
+    async def milestones(self, campaign_id: str) -> list[Milestone]: ...
+
+    async def deferrals(self, campaign_id: str) -> list[DeferralTally]: ...
+
+
 class CampaignUnitOfWork(AbstractUnitOfWork, Protocol):
     campaigns: CampaignRepository
     results: ResultLedger
     unsubscribes: UnsubscribeLedger
+    timeline: TimelineLog
 
 
 class ListDirectory(Protocol):

@@ -20,6 +20,7 @@ from mailstify_servicekit.errors import Conflict, InvalidInput
 from ...domain.model import Campaign, OutcomeKind
 from ..ports import CampaignUnitOfWork, ListDirectory, RecipientDirectory
 from .campaigns import load_campaign, require_list
+from .timeline import note
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,14 @@ async def request_send(
         # and then finds the campaign already sending.
         campaign = await load_campaign(uow, account_id, campaign_id, for_update=True)
         now = utcnow()
+        before = campaign.status
         if send_at is None:
             campaign.start_sending(now)
             _stage_send_round(uow, campaign)
+            await note(uow, campaign, before, now, "send_requested")
         else:
             campaign.schedule(send_at, now)
+            await note(uow, campaign, before, now, "scheduled", f"for {send_at.isoformat()}")
         await uow.campaigns.save(campaign)
         _stage_status(uow, campaign)
         await uow.commit()
@@ -90,7 +94,9 @@ async def start_due(uow: CampaignUnitOfWork, now: datetime | None = None) -> int
     async with uow:
         due = await uow.campaigns.lock_due(now, DUE_BATCH)
         for campaign in due:
+            before = campaign.status
             campaign.start_sending(now)
+            await note(uow, campaign, before, now, "schedule_reached")
             await uow.campaigns.save(campaign)
             _stage_send_round(uow, campaign)
             _stage_status(uow, campaign)
@@ -112,10 +118,14 @@ async def start_all_due(new_uow: Callable[[], CampaignUnitOfWork]) -> int:
 Change = Callable[[Campaign, CampaignUnitOfWork], None]
 
 
-async def _transition(uow: CampaignUnitOfWork, account_id: str, campaign_id: str, change: Change) -> Campaign:
+async def _transition(
+    uow: CampaignUnitOfWork, account_id: str, campaign_id: str, change: Change, milestone: str
+) -> Campaign:
     async with uow:
         campaign = await load_campaign(uow, account_id, campaign_id, for_update=True)
+        before = campaign.status
         change(campaign, uow)
+        await note(uow, campaign, before, campaign.updated_at, milestone)
         await uow.campaigns.save(campaign)
         _stage_status(uow, campaign)
         await uow.commit()
@@ -123,7 +133,7 @@ async def _transition(uow: CampaignUnitOfWork, account_id: str, campaign_id: str
 
 
 async def unschedule(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
-    return await _transition(uow, account_id, campaign_id, lambda c, _: c.unschedule(utcnow()))
+    return await _transition(uow, account_id, campaign_id, lambda c, _: c.unschedule(utcnow()), "unscheduled")
 
 
 async def pause(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
@@ -133,7 +143,7 @@ async def pause(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> C
         campaign.pause(utcnow())
         _stage_control(uow, campaign)
 
-    return await _transition(uow, account_id, campaign_id, change)
+    return await _transition(uow, account_id, campaign_id, change, "paused")
 
 
 async def resume(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
@@ -145,7 +155,7 @@ async def resume(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> 
         _stage_control(uow, campaign)
         _stage_send_round(uow, campaign)
 
-    return await _transition(uow, account_id, campaign_id, change)
+    return await _transition(uow, account_id, campaign_id, change, "resumed")
 
 
 async def cancel(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> Campaign:
@@ -158,7 +168,7 @@ async def cancel(uow: CampaignUnitOfWork, account_id: str, campaign_id: str) -> 
             _stage_control(uow, campaign)
             _stage_send_round(uow, campaign)
 
-    return await _transition(uow, account_id, campaign_id, change)
+    return await _transition(uow, account_id, campaign_id, change, "cancelled")
 
 
 async def _still_subscribed(
@@ -205,6 +215,7 @@ async def retry_failed(
     async with uow:
         campaign = await load_campaign(uow, account_id, campaign_id, for_update=True)
         now = utcnow()
+        before = campaign.status
         round_number = campaign.start_retry(now)
         taken = await uow.results.take_back(campaign_id, list(by_id), kinds)
         if not taken:
@@ -215,6 +226,7 @@ async def retry_failed(
             now=now,
         )
         chosen = [by_id[subscriber_id] for subscriber_id, _ in taken]
+        await note(uow, campaign, before, now, "retry_round", f"round {round_number}: {len(chosen)} recipients")
         for start in range(0, len(chosen), REQUEUE_CHUNK):
             uow.emit(
                 CampaignRecipientsRequeued(

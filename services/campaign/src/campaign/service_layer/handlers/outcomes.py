@@ -4,11 +4,14 @@ problems, and the flip to `sent`."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from datetime import datetime
 
 from mailstify_contracts import subjects, utcnow
 
 from ...domain.model import Outcome, tally_by_campaign
 from ..ports import CampaignUnitOfWork
+from .timeline import note
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +23,19 @@ async def record_fanout_completed(uow: CampaignUnitOfWork, account_id: str, camp
         if campaign is None:
             log.info("fan-out completed for unknown campaign %s; ignored", campaign_id)
             return
-        if campaign.fanout_completed(total, utcnow()):
+        before, now = campaign.status, utcnow()
+        if campaign.fanout_completed(total, now):
+            await note(uow, campaign, before, now, "fanned_out", f"{total} recipients")
             await uow.campaigns.save(campaign)
             uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
             await uow.commit()
-            log.info("campaign %s fanned out to %d recipients; it is %s", campaign_id, total, campaign.status, extra={"campaign_id": campaign_id})
+            log.info(
+                "campaign %s fanned out to %d recipients; it is %s",
+                campaign_id,
+                total,
+                campaign.status,
+                extra={"campaign_id": campaign_id},
+            )
 
 
 async def record_fanout_failed(
@@ -36,11 +47,19 @@ async def record_fanout_failed(
         if campaign is None:
             log.info("fan-out failed for unknown campaign %s; ignored", campaign_id)
             return
-        if campaign.fanout_failed(published, reason, utcnow()):
+        before, now = campaign.status, utcnow()
+        if campaign.fanout_failed(published, reason, now):
+            await note(uow, campaign, before, now, "fanout_failed", reason)
             await uow.campaigns.save(campaign)
             uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
             await uow.commit()
-            log.info("campaign %s is %s: fan-out gave up (%s)", campaign_id, campaign.status, reason, extra={"campaign_id": campaign_id})
+            log.info(
+                "campaign %s is %s: its fan-out gave up (%s)",
+                campaign_id,
+                campaign.status,
+                reason,
+                extra={"campaign_id": campaign_id},
+            )
 
 
 def deferral_note(reason: str, smtp_code: int | None) -> str:
@@ -59,11 +78,18 @@ async def record_deferrals(uow: CampaignUnitOfWork, deferrals: list[tuple[str, s
     now = utcnow()
     async with uow:
         campaigns = await uow.campaigns.lock_many([campaign_id for _, campaign_id in latest])
-        for (account_id, campaign_id), note in latest.items():
+        # Every report counts in the timeline (not only the latest per campaign), once per reason.
+        counted = Counter(
+            (campaign_id, reason)
+            for account_id, campaign_id, reason in deferrals
+            if campaign_id in campaigns and campaigns[campaign_id].account_id == account_id
+        )
+        await uow.timeline.count_deferrals([(c, reason, n) for (c, reason), n in counted.items()], now)
+        for (account_id, campaign_id), reason in latest.items():
             campaign = campaigns.get(campaign_id)
             if campaign is None or campaign.account_id != account_id:
                 continue
-            if campaign.delivery_deferred(note, now):
+            if campaign.delivery_deferred(reason, now):
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
         await uow.commit()
@@ -94,18 +120,42 @@ async def record_outcomes(uow: CampaignUnitOfWork, outcomes: list[Outcome]) -> N
         if len(known) < len(first_per_recipient):
             log.info("ignored %d outcomes of unknown campaigns", len(first_per_recipient) - len(known))
         recorded = await uow.results.record(known, now)
+        # First/last delivery: a min/max per batch, never a row per email.
+        times_moved = {
+            campaign_id
+            for campaign_id, (first, last) in _reported_between(known).items()
+            if campaigns[campaign_id].deliveries_reported(first, last)
+        }
         changed = []
         for campaign_id, tally in tally_by_campaign(recorded).items():
             campaign = campaigns[campaign_id]
             status_before = campaign.status
             if campaign.add_outcomes(tally, now):
+                times_moved.discard(campaign_id)
                 await uow.campaigns.save(campaign)
                 uow.emit(campaign.status_changed(), subjects.CAMPAIGN_STATUS_CHANGED)
                 if campaign.status != status_before:
+                    await note(uow, campaign, status_before, now)
                     changed.append(campaign)
+        for campaign_id in times_moved:
+            await uow.campaigns.save(campaigns[campaign_id])
         await uow.commit()
     for campaign in changed:
-        log.info("campaign %s is %s: every outcome is in", campaign.id, campaign.status, extra={"campaign_id": campaign.id})
+        log.info(
+            "campaign %s is %s: every outcome is in", campaign.id, campaign.status, extra={"campaign_id": campaign.id}
+        )
+
+
+def _reported_between(outcomes: list[Outcome]) -> dict[str, tuple[datetime, datetime]]:
+    """Per campaign, the earliest and latest report time of its delivered (not cancelled) outcomes."""
+    between: dict[str, tuple[datetime, datetime]] = {}
+    for outcome in outcomes:
+        at = outcome.reported_at
+        if at is None or outcome.outcome == "cancelled":
+            continue
+        first, last = between.get(outcome.campaign_id, (at, at))
+        between[outcome.campaign_id] = (min(first, at), max(last, at))
+    return between
 
 
 async def record_unsubscribes(uow: CampaignUnitOfWork, unsubscribes: list[tuple[str, str, str]]) -> None:
