@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from mailstify_contracts import Event
 
 from .publishing import OutgoingMessage, publish_many
-from .tracing import inject_trace_headers
+from .tracing import inject_trace_headers, without_statement_spans
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class OutboxRelay:
             # Cleared before reading the table, so a wake() during the batch is not lost.
             self._wakeup.clear()
             try:
-                published = await self.relay_batch()
+                with without_statement_spans():  # the publish span links to every writer instead
+                    published = await self.relay_batch()
             except Exception as exc:  # database or NATS briefly away: keep the rows, try again
                 log.warning("outbox relay: %s", exc)
                 published = 0

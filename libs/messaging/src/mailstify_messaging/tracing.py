@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context
+from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 
 tracer = trace.get_tracer("mailstify.messaging")
 
@@ -166,3 +167,15 @@ def event_attributes(events: list[Any]) -> dict[str, Any]:
         if isinstance(subscriber, str):
             attributes["subscriber.id"] = subscriber
     return attributes
+
+
+@contextlib.contextmanager
+def without_statement_spans() -> Iterator[None]:
+    """No span per SQL statement (nor per outgoing HTTP request) inside: for the per-email path, where
+    the batch's own spans tell the story and a span per statement cost most of telemetry's overhead
+    (the send benchmark with telemetry on was 17% slower than off). Our own spans are unaffected."""
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

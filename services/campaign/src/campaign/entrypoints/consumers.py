@@ -14,6 +14,7 @@ from mailstify_contracts import (
     SubscriberUnsubscribed,
 )
 from mailstify_messaging import BatchHandler, Delivery
+from mailstify_messaging.tracing import without_statement_spans
 
 from ..domain.model import Outcome, OutcomeKind
 from ..service_layer.dependencies import CampaignDependencies
@@ -67,7 +68,8 @@ def outcome_of(event: RecipientOutcome) -> Outcome:
 def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
         batch = [outcome_of(d.event) for d in deliveries if isinstance(d.event, RECIPIENT_OUTCOMES)]
-        await outcomes.record_outcomes(dependencies.uow(), batch)
+        with without_statement_spans():  # one batch per few hundred emails: its span says enough
+            await outcomes.record_outcomes(dependencies.uow(), batch)
         deferrals = [
             (d.event.account_id, d.event.campaign_id, outcomes.deferral_note(d.event.reason, d.event.smtp_code))
             for d in deliveries

@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from mailstify_contracts import DeliverEmail, topology
 from mailstify_contracts.topology import ConsumerSpec
 from mailstify_messaging import Delivery, ExhaustedMessage, ExhaustedMessages, PullConsumer, kept_in_progress
+from mailstify_messaging.tracing import without_statement_spans
 
 from ..service_layer.dependencies import MailerDependencies
 from ..service_layer.handlers.delivery import DeliveryTask, Settlement
@@ -47,7 +48,8 @@ def delivery_consumer(
         # Signalled every third of the ack wait: a slow relay or a database outage must not get
         # the batch redelivered to another replica.
         async with kept_in_progress(batch, every=spec.ack_wait_seconds / 3):
-            await dependencies.deliveries.deliver(tasks, on_settled=settle_now)
+            with without_statement_spans():
+                await dependencies.deliveries.deliver(tasks, on_settled=settle_now)
 
     return PullConsumer(js, spec, handle, batch_size=batch_size)
 
