@@ -3,16 +3,12 @@ sends to named recipients (CampaignTestSendRequested, CampaignRecipientsRequeued
 
 from __future__ import annotations
 
-import logging
-
 from opentelemetry import trace
 
 from mailstify_contracts import CampaignRecipientsRequeued, CampaignSendRequested, CampaignTestSendRequested
 from mailstify_messaging import BatchHandler, Delivery, kept_in_progress
 
 from ..service_layer.dependencies import DispatcherDependencies
-
-log = logging.getLogger(__name__)
 
 
 def send_requested_handler(dependencies: DispatcherDependencies, heartbeat_seconds: float) -> BatchHandler:

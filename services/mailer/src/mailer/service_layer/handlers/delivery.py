@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 
-from opentelemetry import trace
 
 from mailstify_contracts import (
     DeliverEmail,
@@ -63,7 +62,6 @@ from ..smtp_tracing import record_replies, smtp_span
 from .holds import HoldService
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("mailstify.mailer")
 
 # Waves in flight at once: one on the wire while the other commits.
 LANES = 2
