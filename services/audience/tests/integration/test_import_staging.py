@@ -45,7 +45,7 @@ async def test_held_rows_are_merged_when_first_and_reported_when_repeated(
     list_id = int(mailing_list["id"])
     async with opened_staging(fresh_database, list_id) as (session, staging):
         merged = await staging.merge(
-            account.account_id, list_id, mode, [row(2, "a@example.com", "A"), row(3, "old@example.com", "New")]
+            mode, staging.prepare(account.account_id, list_id, [row(2, "a@example.com", "A"), row(3, "old@example.com", "New")])
         )
         # fp@: a first occurrence the filter took for a repeat; the rest are real repeats.
         await staging.hold([row(4, "fp@example.com", "Fp"), row(5, "a@example.com"), row(6, "fp@example.com"),
@@ -71,7 +71,7 @@ async def test_an_insert_into_the_list_waits_for_the_import(fresh_database: str,
     mailing_list = await account.new_list()
     list_id = int(mailing_list["id"])
     async with opened_staging(fresh_database, list_id) as (session, staging):
-        await staging.merge(account.account_id, list_id, "skip", [row(2, "both@example.com", "Import")])
+        await staging.merge("skip", staging.prepare(account.account_id, list_id, [row(2, "both@example.com", "Import")]))
         added = asyncio.create_task(
             account.request("POST", f"/api/v1/lists/{list_id}/subscribers", json={"email": "both@example.com"})
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,16 +42,15 @@ def _copy_field(value: str | None) -> str:
     return value
 
 
-def subscriber_copy_text(account_id: str, list_id: int, rows: Sequence[ImportRow]) -> bytes:
+def subscriber_copy_lines(account_id: str, list_id: int, rows: Sequence[ImportRow]) -> list[str]:
     """The rows as `subscribers` rows (account_id, list_id, email, first_name, last_name,
-    attributes, status) in COPY's text format."""
+    attributes, status) in COPY's text format, a line each."""
     prefix = f"{_copy_field(account_id)}\t{list_id}\t"
-    lines = [
+    return [
         f"{prefix}{_copy_field(email)}\t{_copy_field(first)}\t{_copy_field(last)}\t"
         f"{'{}' if attrs is None else _copy_field(attrs)}\t{status}\n"
         for _line, email, first, last, status, attrs in rows
     ]
-    return "".join(lines).encode()
 
 
 def line_copy_text(rows: Sequence[ImportRow]) -> bytes:
@@ -72,6 +72,16 @@ async def _driver_connection(session: AsyncSession) -> AsyncConnection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class CopyRows:
+    """A chunk ready for `SqlStagingArea.merge`: its rows, each as a `subscribers` COPY line, and
+    the (line, email) COPY text of all of them."""
+
+    rows: Sequence[ImportRow]
+    subscriber_lines: list[str]
+    line_text: bytes
 
 
 _lock_key = sa.cast(sa.func.mod(imports.c.id, 2147483647), sa.Integer)
@@ -102,6 +112,8 @@ class SqlStagingArea:
     def __init__(self, session: AsyncSession):
         self.session = session
         self._repeats_held = 0
+        self._list_was_empty = False
+        self._list_id: int | None = None
 
     async def open(self, job_id: int, list_id: int) -> None:
         await self.session.execute(
@@ -113,6 +125,13 @@ class SqlStagingArea:
         # the list has cannot grow behind the import's back, so the rows found new below can be
         # COPYed straight into `subscribers`: no second pass over them, no ON CONFLICT per row.
         await self.session.execute(sa.text("SELECT 1 FROM lists WHERE id = :list FOR UPDATE"), {"list": list_id})
+        # A list empty now stays empty but for this import's own rows, and `merge` is only given rows
+        # whose address no earlier row of the file had: none of them can be on the list, and the
+        # probe for addresses it has (a million index lookups for a million-row file) is skipped.
+        # A first import into a new list, the usual case, needs no probe at all.
+        has_subscribers = sa.text("SELECT EXISTS (SELECT 1 FROM subscribers WHERE list_id = :list)")
+        self._list_was_empty = not (await self.session.execute(has_subscribers, {"list": list_id})).scalar_one()
+        self._list_id = list_id
         for table in ("import_chunk", "import_repeats"):
             await self.session.execute(sa.text(f"CREATE TEMPORARY TABLE {table} ({_STAGED_COLUMNS}) ON COMMIT DROP"))
         await self.session.execute(
@@ -130,45 +149,51 @@ class SqlStagingArea:
             async with cursor.copy(statement) as copy:
                 await copy.write(data)
 
-    async def merge(self, account_id: str, list_id: int, mode: ImportMode, rows: Sequence[ImportRow]) -> MergeCounts:
-        # Which of the chunk's addresses the list has: one probe of (list_id, email) each. The list
-        # is locked (`open`), so the answer holds until the commit.
+    def prepare(self, account_id: str, list_id: int, rows: Sequence[ImportRow]) -> CopyRows:
+        return CopyRows(rows, subscriber_copy_lines(account_id, list_id, rows), line_copy_text(rows))
+
+    async def merge(self, mode: ImportMode, prepared: CopyRows) -> MergeCounts:
+        rows = prepared.rows
+        existing = set() if self._list_was_empty else await self._addresses_listed(rows)
+        if existing:
+            subscriber_lines = [line for row, line in zip(rows, prepared.subscriber_lines, strict=True) if row[1] not in existing]
+        else:
+            subscriber_lines = prepared.subscriber_lines
+        if subscriber_lines:
+            await self._copy_text(
+                "COPY subscribers (account_id, list_id, email, first_name, last_name, attributes, status) FROM STDIN",
+                "".join(subscriber_lines).encode(),
+            )
+        await self._copy_text("COPY import_lines (line, email) FROM STDIN", prepared.line_text)
+        updated = 0
+        if existing and mode == "update":
+            await self._copy("import_chunk", [row for row in rows if row[1] in existing])
+            updated = await self._update_existing()
+            await self.session.execute(sa.text("TRUNCATE import_chunk"))
+        imported = len(subscriber_lines)
+        return MergeCounts(imported=imported, updated=updated, skipped=len(rows) - imported - updated)
+
+    async def _addresses_listed(self, rows: Sequence[ImportRow]) -> set[str]:
+        """Which of the rows' addresses the list has: one probe of (list_id, email) each. The list is
+        locked (`open`), so the answer holds until the commit."""
         found = await self.session.execute(
             # One text parameter split by the server: psycopg adapting a 25,000-item list took more
             # Python time (py-spy) than formatting the chunk's COPY text. An address has no line break.
             sa.text(
                 "SELECT email FROM subscribers WHERE list_id = :list AND email = ANY(string_to_array(:emails, E'\\n'))"
             ),
-            {"list": list_id, "emails": "\n".join([row[1] for row in rows])},
+            {"list": self._list_id, "emails": "\n".join([row[1] for row in rows])},
         )
-        existing = set(found.scalars())
-        new_rows = [row for row in rows if row[1] not in existing] if existing else rows
+        return set(found.scalars())
 
-        def encode() -> tuple[bytes, bytes]:
-            return subscriber_copy_text(account_id, list_id, new_rows), line_copy_text(rows)
-
-        subscriber_data, line_data = await asyncio.to_thread(encode)
-        if new_rows:
-            await self._copy_text(
-                "COPY subscribers (account_id, list_id, email, first_name, last_name, attributes, status) FROM STDIN",
-                subscriber_data,
-            )
-        await self._copy_text("COPY import_lines (line, email) FROM STDIN", line_data)
-        updated = 0
-        if existing and mode == "update":
-            await self._copy("import_chunk", [row for row in rows if row[1] in existing])
-            updated = await self._update_existing(list_id)
-            await self.session.execute(sa.text("TRUNCATE import_chunk"))
-        return MergeCounts(imported=len(new_rows), updated=updated, skipped=len(rows) - len(new_rows) - updated)
-
-    async def _update_existing(self, list_id: int) -> int:
+    async def _update_existing(self) -> int:
         # The same rule as the ON CONFLICT DO UPDATE of `_merge_from`.
         result = await self.session.execute(
             sa.text(f"""
                 UPDATE subscribers AS s SET {_UPDATE_SET.format(new="c")}
                 FROM import_chunk AS c WHERE s.list_id = :list AND s.email = c.email
             """),
-            {"list": list_id},
+            {"list": self._list_id},
         )
         return result.rowcount
 

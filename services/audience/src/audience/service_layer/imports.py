@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from mailstify_contracts import SubscriberChanged, subjects
 from mailstify_servicekit.errors import Conflict, NotFound
 
 from ..domain import model
-from ..domain.csv_import import Chunk, CsvImportFile, FileRefused, RowError
+from ..domain.csv_import import Chunk, CsvImportFile, FileRefused, ImportRow, RowError
 from ..domain.model import MAX_REPORTED_ERRORS, ImportJob, MailingList
 from .handlers import owned_list
-from .ports import AudienceUnitOfWork, MergeCounts
+from .ports import AudienceUnitOfWork, MergeCounts, PreparedRows
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,17 @@ class _Tally:
             self.errors.extend(chunk.errors[:room])
 
 
-def _next_chunk(chunks: Iterator[Chunk]) -> asyncio.Task[Chunk | None]:
-    return asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+ParsedChunk = tuple[Chunk, PreparedRows]
+
+
+def _next_chunk(chunks: Iterator[Chunk], prepare: Callable[[Sequence[ImportRow]], PreparedRows]) -> asyncio.Task[ParsedChunk | None]:
+    """The next chunk, parsed and its rows prepared for the merge, in a worker thread."""
+
+    def parse() -> ParsedChunk | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (chunk, prepare(chunk.rows))
+
+    return asyncio.ensure_future(asyncio.to_thread(parse))
 
 
 async def _update(uow_factory: UowFactory, job_id: int, **values: object) -> None:
@@ -147,21 +157,35 @@ async def _stage_and_merge(uow_factory: UowFactory, job: ImportJob, path: Path, 
         with path.open("rb") as binary:
             csv_file = await asyncio.to_thread(CsvImportFile, binary)
             chunks = csv_file.chunks(IMPORT_CHUNK_ROWS)
-            pending = _next_chunk(chunks)
+            prepare = functools.partial(uow.staging.prepare, job.account_id, job.list_id)
+            pending = _next_chunk(chunks, prepare)
+            progress: asyncio.Task[None] | None = None
             try:
                 # The next chunk is parsed (in a thread) while PostgreSQL merges this one: the two
                 # halves of the work on two cores instead of one after the other.
-                while (chunk := await pending) is not None:
-                    pending = _next_chunk(chunks)
+                while (parsed := await pending) is not None:
+                    pending = _next_chunk(chunks, prepare)
+                    chunk, prepared = parsed
                     if chunk.rows:
-                        counts += await uow.staging.merge(job.account_id, job.list_id, job.mode, chunk.rows)
+                        counts += await uow.staging.merge(job.mode, prepared)
                     if chunk.repeats:
                         await uow.staging.hold(chunk.repeats)
                     tally.add(chunk)
-                    await _update(uow_factory, job.id, processed=tally.processed, error_count=tally.error_count)
+                    # Progress is its own transaction (a commit, an fsync): written beside the next
+                    # merge rather than before it, one at a time.
+                    if progress:
+                        await progress
+                    progress = asyncio.create_task(
+                        _update(uow_factory, job.id, processed=tally.processed, error_count=tally.error_count)
+                    )
+                if progress:
+                    await progress
             finally:
                 with contextlib.suppress(BaseException):
                     await pending  # the thread must be done with the file before it is closed
+                if progress:
+                    with contextlib.suppress(BaseException):
+                        await progress
         merged_at = time.perf_counter()
         repeat_counts, duplicates = await uow.staging.merge_repeats(
             job.account_id, job.list_id, job.mode, MAX_REPORTED_ERRORS
