@@ -159,7 +159,10 @@ def instrument_app(app: FastAPI) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
+    # No span per ASGI `receive` and `send` message: two or three more spans for every request (one
+    # per event on an SSE stream) that say nothing the request's own span does not, and on a polled
+    # endpoint most of telemetry's CPU (bench/send_throughput --telemetry-ab).
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"])
     # Outside the instrumentation's middleware (which wraps build_middleware_stack too): see
     # `_FreshTraceContext`.
     build_stack = app.build_middleware_stack
