@@ -1,7 +1,8 @@
 """Benchmark: send a campaign through the whole platform into Postfix's `smtp-sink`, against what one
 Python process pushing pre-rendered messages into the same sink manages.
 
-    .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]] [--keep]
+    .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]]
+        [--telemetry-ab [--rounds 2]] [--profile DIR] [--keep]
 
 Installs Postfix (Debian package `postfix`) when `smtp-sink` is missing and it runs as root; starts
 smtp-sink, PostgreSQL, NATS and the five services (2 mailer replicas pointed at the sink) on ports
@@ -293,7 +294,8 @@ def main() -> None:
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
     parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
     parser.add_argument("--telemetry-ab", action="store_true",
-                        help="send twice, telemetry off then on (no exporter), and compare the rates")  # fmt: skip
+                        help="send with telemetry off, on, on, off (no exporter), --rounds times, and compare")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=2, help="with --telemetry-ab: rounds of off, on, on, off")
     parser.add_argument("--profile", type=Path, help="sample each service with py-spy into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
@@ -307,17 +309,19 @@ def main() -> None:
             if args.slow_smtp:
                 slow_relay(directory, recipients, args.connections)
             elif args.telemetry_ab:
-                telemetry_off_and_on(directory, recipients, sink)
+                telemetry_off_and_on(directory, recipients, sink, args.rounds)
             else:
                 compare_with_raw_ceiling(directory, recipients, sink, args.profile)
 
 
-def telemetry_off_and_on(directory: Path, recipients: int, sink: RunningProcess) -> None:
+def telemetry_off_and_on(directory: Path, recipients: int, sink: RunningProcess, rounds: int) -> None:
     """The same send with MAILSTIFY_TELEMETRY=off and on (traces and metrics recorded, nothing
-    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset), each on a fresh stack, in the order off, on, on, off
-    so that a drift of the machine during the run weighs on both alike."""
+    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset), each on a fresh stack, `rounds` times in the order
+    off, on, on, off, so that a drift of the machine during the run weighs on both alike. The drift
+    is real: in one run every process, smtp-sink included, took 15% more CPU per email than in the
+    run before it, so one pair of sends tells little."""
     rates: dict[str, list[float]] = {"off": [], "on": []}
-    for number, mode in enumerate(("off", "on", "on", "off")):
+    for number, mode in enumerate(("off", "on", "on", "off") * rounds):
         os.environ["MAILSTIFY_TELEMETRY"] = mode
         os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
         print(f"\ntelemetry {mode}:", flush=True)
