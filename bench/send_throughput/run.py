@@ -59,6 +59,14 @@ PORTS = StackPorts(
     smtp=18312,
 )
 MAILER_PORTS = (18304, 18305, 18306, 18307)  # one per replica, up to the 4 of --slow-smtp
+# --telemetry-ab runs a second stack beside the first, sending into the same sink.
+TWIN_PORTS = StackPorts(
+    services={"gateway": 18320, "audience": 18321, "campaign": 18322, "dispatcher": 18323, "mailer": 18324},
+    postgres=18330,
+    nats=18331,
+    smtp=PORTS.smtp,
+)
+TWIN_MAILER_PORTS = (18324, 18325)
 # A production-like server: durability on (fsync), room for every replica's pool of connections.
 POSTGRES_SETTINGS = {"shared_buffers": "256MB", "max_wal_size": "4GB", "max_connections": "300"}
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
@@ -136,20 +144,31 @@ def prepare_list(stack: BenchStack, client: httpx.Client, recipients: int) -> st
     return list_id
 
 
+def create_campaign(client: httpx.Client, list_id: str, name: str) -> str:
+    """The new campaign's API path."""
+    campaign = client.post("/api/v1/campaigns", json={"name": name, "list_id": list_id, **CAMPAIGN})
+    return f"/api/v1/campaigns/{campaign.raise_for_status().json()['id']}"
+
+
+def poll_campaign(client: httpx.Client, path: str) -> dict:
+    """The campaign now; None-free: a campaign that stopped other than `sent` ends the benchmark."""
+    current = client.get(path).raise_for_status().json()
+    if current["status"] not in ("sending", "scheduled", "sent"):
+        raise SystemExit(f"the campaign ended {current['status']}: {current.get('last_error')}")
+    return current
+
+
 def send_campaign(client: httpx.Client, list_id: str, name: str, timeout: float) -> tuple[dict, float]:
     """Create the campaign, send it, and poll it until `sent`; returns it and the seconds from the
     send request to the first poll that saw it `sent`."""
-    campaign = client.post("/api/v1/campaigns", json={"name": name, "list_id": list_id, **CAMPAIGN})
-    path = f"/api/v1/campaigns/{campaign.raise_for_status().json()['id']}"
+    path = create_campaign(client, list_id, name)
     started = time.perf_counter()
     client.post(f"{path}/send", json={}).raise_for_status()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        current = client.get(path).raise_for_status().json()
+        current = poll_campaign(client, path)
         if current["status"] == "sent":
             return current, time.perf_counter() - started
-        if current["status"] not in ("sending", "scheduled"):
-            raise SystemExit(f"the campaign ended {current['status']}: {current.get('last_error')}")
         time.sleep(POLL_SECONDS)
     raise SystemExit(f"the campaign was not sent within {timeout:.0f} s: {counts(current)}")
 
@@ -161,11 +180,13 @@ def counts(campaign: dict) -> str:
 def start_platform(stack: BenchStack) -> httpx.Client:
     stack.start_infrastructure(POSTGRES_SETTINGS)
     stack.start_services("gateway", "audience", "campaign", "dispatcher")
-    return api_client(local_url(PORTS.services["gateway"]))
+    return api_client(local_url(stack.ports.services["gateway"]))
 
 
-def start_mailers(stack: BenchStack, replicas: int, env: dict[str, str] | None = None) -> list[str]:
-    instances = [(f"mailer-{n + 1}", MAILER_PORTS[n]) for n in range(replicas)]
+def start_mailers(
+    stack: BenchStack, replicas: int, env: dict[str, str] | None = None, ports: tuple[int, ...] = MAILER_PORTS
+) -> list[str]:
+    instances = [(f"mailer-{n + 1}", ports[n]) for n in range(replicas)]
     return stack.start_replicas("mailer", instances, env)
 
 
@@ -294,8 +315,8 @@ def main() -> None:
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
     parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
     parser.add_argument("--telemetry-ab", action="store_true",
-                        help="send with telemetry off, on, on, off (no exporter), --rounds times, and compare")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=2, help="with --telemetry-ab: rounds of off, on, on, off")
+                        help="send with telemetry off and on (no exporter) from two stacks at once, and compare")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=4, help="with --telemetry-ab: rounds, the modes swapping stacks")
     parser.add_argument("--profile", type=Path, help="sample each service with py-spy into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
@@ -309,29 +330,75 @@ def main() -> None:
             if args.slow_smtp:
                 slow_relay(directory, recipients, args.connections)
             elif args.telemetry_ab:
-                telemetry_off_and_on(directory, recipients, sink, args.rounds)
+                telemetry_side_by_side(directory, recipients, sink, args.rounds)
             else:
                 compare_with_raw_ceiling(directory, recipients, sink, args.profile)
 
 
-def telemetry_off_and_on(directory: Path, recipients: int, sink: RunningProcess, rounds: int) -> None:
+def telemetry_side_by_side(directory: Path, recipients: int, sink: RunningProcess, rounds: int) -> None:
     """The same send with MAILSTIFY_TELEMETRY=off and on (traces and metrics recorded, nothing
-    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset), each on a fresh stack, `rounds` times in the order
-    off, on, on, off, so that a drift of the machine during the run weighs on both alike. The drift
-    is real: in one run every process, smtp-sink included, took 15% more CPU per email than in the
-    run before it, so one pair of sends tells little."""
+    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset) on two stacks at once, into the same sink, `rounds`
+    times with the two modes swapping stacks each round.
+
+    Why at once and not one after the other: this machine's speed drifts by more than telemetry
+    costs. In one-after-the-other runs every process, smtp-sink and PostgreSQL included, took up to
+    15% more CPU per email in one send than in the send before it, and eight sends (off, on, on,
+    off, twice) still gave on/off anywhere from 0.83 to 1.09. Two stacks sending at the same time
+    share whatever the machine gives. Each rate counts up to the moment the first campaign is
+    `sent`, the span in which both were running, so the one finishing later is not helped by having
+    the machine to itself at the end."""
+    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
     rates: dict[str, list[float]] = {"off": [], "on": []}
-    for number, mode in enumerate(("off", "on", "on", "off") * rounds):
-        os.environ["MAILSTIFY_TELEMETRY"] = mode
-        os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-        print(f"\ntelemetry {mode}:", flush=True)
-        run = directory / f"telemetry-{number}-{mode}"  # a fresh stack and database for each
-        run.mkdir(mode=0o755)
-        run.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data directory
-        rates[mode].append(end_to_end(run, recipients, sink))
+    for number in range(rounds):
+        modes = ("off", "on") if number % 2 == 0 else ("on", "off")
+        print(f"\nround {number + 1}: telemetry {modes[0]} on ports {PORTS.postgres}.., {modes[1]} on {TWIN_PORTS.postgres}..",
+              flush=True)  # fmt: skip
+        run = directory / f"round-{number + 1}"
+        with contextlib.ExitStack() as stacks:
+            sides = []
+            for ports, mailer_ports, mode in ((PORTS, MAILER_PORTS, modes[0]), (TWIN_PORTS, TWIN_MAILER_PORTS, modes[1])):
+                side_dir = run / mode
+                side_dir.mkdir(parents=True, mode=0o755)
+                for path in (run, side_dir):
+                    path.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data directory
+                stack = stacks.enter_context(BenchStack(side_dir, ports, {"MAILSTIFY_TELEMETRY": mode}))
+                client = stacks.enter_context(start_platform(stack))
+                start_mailers(stack, E2E_REPLICAS, ports=mailer_ports)
+                list_id = prepare_list(stack, client, recipients)
+                sides.append((mode, client, create_campaign(client, list_id, f"bench {mode}")))
+            print(f"sending to {recipients:,} from each stack, with {E2E_REPLICAS} mailer replicas each ...", flush=True)
+            round_rates, line = head_to_head(sides, timeout=120 + recipients / 50)
+            for mode, rate in round_rates.items():
+                rates[mode].append(rate)
+            print(line)
     off, on = (sum(rates[m]) / len(rates[m]) for m in ("off", "on"))
     print(f"\ntelemetry off: {' '.join(f'{r:,.0f}' for r in rates['off'])} emails/s (mean {off:,.0f}); "
           f"on: {' '.join(f'{r:,.0f}' for r in rates['on'])} emails/s (mean {on:,.0f}); on/off = {on / off:.3f}")  # fmt: skip
+
+
+def head_to_head(sides: list[tuple[str, httpx.Client, str]], timeout: float) -> tuple[dict[str, float], str]:
+    """Send every side's campaign at once and poll them all until the first is `sent`; returns each
+    side's emails/s up to that moment and a line saying so, once every campaign is `sent` (the
+    stacks then stop with no send left half-way)."""
+    started: dict[str, float] = {}
+    for mode, client, path in sides:
+        started[mode] = time.perf_counter()
+        client.post(f"{path}/send", json={}).raise_for_status()
+    deadline = time.monotonic() + timeout
+    rates: dict[str, float] = {}
+    line = ""
+    while time.monotonic() < deadline:
+        now = {mode: (poll_campaign(client, path), time.perf_counter()) for mode, client, path in sides}
+        if not rates and any(campaign["status"] == "sent" for campaign, _at in now.values()):
+            rates = {mode: campaign["sent_count"] / (at - started[mode]) for mode, (campaign, at) in now.items()}
+            line = "  ".join(
+                f"{mode}: {campaign['sent_count']:,} sent in {at - started[mode]:.1f} s = {rates[mode]:,.0f} emails/s"
+                for mode, (campaign, at) in now.items()
+            )
+        if all(campaign["status"] == "sent" for campaign, _at in now.values()):
+            return rates, line
+        time.sleep(POLL_SECONDS)
+    raise SystemExit(f"the campaigns were not all sent within {timeout:.0f} s")
 
 
 def compare_with_raw_ceiling(directory: Path, recipients: int, sink: RunningProcess, profile: Path | None) -> None:

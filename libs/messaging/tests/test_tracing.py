@@ -13,6 +13,7 @@ from mailstify_messaging.tracing import (
     MAX_LINKS,
     batch_links,
     batch_parent,
+    carried_producers,
     carried_span_context,
     distinct_contexts,
     event_attributes,
@@ -57,6 +58,16 @@ def test_headers_carry_the_current_span_and_give_it_back(span_exporter):
 def test_distinct_contexts_drop_repeats_and_invalid_ones_in_order():
     a, b = a_context(1, 1), a_context(2, 2)
     assert distinct_contexts([a, trace.INVALID_SPAN_CONTEXT, b, a_context(1, 1), a]) == [a, b]
+
+
+def test_carried_producers_are_the_distinct_valid_ones_in_first_seen_order():
+    first = "00-0000000000000000000000000000000a-000000000000000b-01"
+    second = "00-0000000000000000000000000000000c-000000000000000d-01"
+    carriers = [{"traceparent": first}, None, {"traceparent": "garbage"}, {}, {"traceparent": second},
+                {"traceparent": first}, {"other": "header"}]  # fmt: skip
+    producers = carried_producers(carriers)
+    assert [(c.trace_id, c.span_id) for c in producers] == [(0xA, 0xB), (0xC, 0xD)]
+    assert carried_producers([]) == []
 
 
 def test_a_small_batch_belongs_to_its_first_producer_and_links_the_others():

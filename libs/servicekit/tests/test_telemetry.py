@@ -169,3 +169,28 @@ def test_telemetry_off_installs_nothing_and_serves_no_metrics(env: dict[str, str
     result = run_app(env)
     assert result["status"] == 404
     assert not result["sdk_tracing"]
+
+
+def test_with_nothing_reading_them_spans_keep_their_ids_but_are_not_recorded():
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from mailstify_servicekit.telemetry import RecordedWhenRead, RecordingWhenReadTracerProvider
+
+    provider = RecordingWhenReadTracerProvider(resource=Resource.create({}), sampler=RecordedWhenRead(ALWAYS_ON))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("unread") as unread:
+        carrier: dict[str, str] = {}
+        TraceContextTextMapPropagator().inject(carrier)
+    assert not unread.is_recording()
+    assert unread.get_span_context().is_valid  # logs and headers still name it
+    assert carrier["traceparent"].startswith(f"00-{unread.get_span_context().trace_id:032x}-")
+
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with tracer.start_as_current_span("read", attributes={"campaign.id": "c1"}) as read:
+        pass
+    assert [(s.name, dict(s.attributes)) for s in exporter.get_finished_spans()] == [("read", {"campaign.id": "c1"})]

@@ -33,7 +33,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
+from email.message import Message
+from email.parser import BytesHeaderParser, BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,34 +55,50 @@ Summary = dict[str, Any]
 # --- storage -------------------------------------------------------------------------------------
 
 
+_HEADERS = BytesHeaderParser(policy=email.policy.default)
+_STRUCTURE = BytesParser(policy=email.policy.compat32)
+
+
 def summarize(message_id: str, raw: bytes, mail_from: str, rcpt_tos: list[str], received_at: str) -> Summary:
-    message: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[assignment]
+    # Headers decoded by the modern policy (encoded words, address formatting), bodies found and
+    # decoded by hand over the legacy parse: parsing whole messages with policy.default cost 3.2 ms
+    # each, the inbox's own CPU on every mail of every e2e test; this costs about 0.5 ms.
+    headers = _HEADERS.parsebytes(raw)
+    bodies = _bodies(_STRUCTURE.parsebytes(raw))
     return {
         "id": message_id,
         "mail_from": mail_from,
         "rcpt_tos": rcpt_tos,
-        "subject": str(message.get("subject", "")),
-        "message_id": str(message.get("message-id", "")),
-        "to": str(message.get("to", "")),
-        "from": str(message.get("from", "")),
-        "date": str(message.get("date", "")),
-        "text": _body(message, "plain"),
-        "html": _body(message, "html"),
+        "subject": str(headers.get("subject", "")),
+        "message_id": str(headers.get("message-id", "")),
+        "to": str(headers.get("to", "")),
+        "from": str(headers.get("from", "")),
+        "date": str(headers.get("date", "")),
+        "text": bodies.get("plain", ""),
+        "html": bodies.get("html", ""),
         "raw_size": len(raw),
         "received_at": received_at,
     }
 
 
-def _body(message: EmailMessage, subtype: str) -> str:
-    part = message.get_body(preferencelist=(subtype,))
-    if part is None:
-        return ""
-    try:
-        content = part.get_content()
-    except (LookupError, UnicodeError):  # unknown or lying charset: show what we can
+def _bodies(message: Message) -> dict[str, str]:
+    """The first text/plain and text/html parts that are not attachments, decoded (what
+    EmailMessage.get_body finds in a campaign's multipart/alternative), by subtype."""
+    found: dict[str, str] = {}
+    for part in message.walk():
+        subtype = part.get_content_subtype()
+        if part.get_content_maintype() != "text" or subtype not in ("plain", "html") or subtype in found:
+            continue
+        if (part.get("content-disposition") or "").strip().lower().startswith("attachment"):
+            continue
         payload = part.get_payload(decode=True)
-        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    return content.replace("\r\n", "\n")  # CRLF is the wire format, not part of the text
+        content = payload if isinstance(payload, bytes) else b""
+        try:
+            text = content.decode(part.get_content_charset() or "us-ascii")
+        except (LookupError, UnicodeError):  # unknown or lying charset: show what we can
+            text = content.decode("utf-8", "replace")
+        found[subtype] = text.replace("\r\n", "\n")  # CRLF is the wire format, not part of the text
+    return found
 
 
 class Mailbox:

@@ -32,8 +32,7 @@ from .tracing import (
     FANNED_OUT_HEADER,
     batch_links,
     batch_parent,
-    carried_span_context,
-    distinct_contexts,
+    carried_producers,
     event_attributes,
     link_threshold,
     links_dropped,
@@ -203,7 +202,7 @@ class PullConsumer:
         if not deliveries:
             return
         subject = deliveries[0].msg.subject
-        producers = distinct_contexts(carried_span_context(d.msg.headers) for d in deliveries)
+        producers = carried_producers(d.msg.headers for d in deliveries)
         fanned_out = any(FANNED_OUT_HEADER in (d.msg.headers or {}) for d in deliveries)
         parent = batch_parent(producers, len(deliveries), self.link_threshold, fanned_out)
         links = batch_links(producers, parent)

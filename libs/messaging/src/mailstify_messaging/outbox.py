@@ -43,13 +43,16 @@ def outbox_columns() -> list[sa.Column]:
 outbox = sa.Table(OUTBOX_TABLE, sa.MetaData(), *outbox_columns())
 
 
-def outbox_row(event: Event, subject: str, msg_id: str | None = None) -> dict[str, object]:
+def outbox_row(
+    event: Event, subject: str, msg_id: str | None = None, headers: dict[str, str] | None = None
+) -> dict[str, object]:
+    """`headers`: the writer's trace context (injected here when not given)."""
     return {
         "event_id": event.event_id,
         "subject": subject,
         "msg_id": msg_id or str(event.event_id),
         "payload": event.to_json(),
-        "headers": inject_trace_headers(),
+        "headers": inject_trace_headers() if headers is None else headers,
     }
 
 
@@ -58,7 +61,8 @@ async def add_to_outbox(
 ) -> None:
     """Stage events in the caller's open transaction: (event, subject[, msg_id]) each."""
     if events:
-        await db.execute(sa.insert(outbox), [outbox_row(*item) for item in events])
+        headers = inject_trace_headers()  # one transaction, one context: injected once, not per row
+        await db.execute(sa.insert(outbox), [outbox_row(*item, headers=headers) for item in events])
 
 
 @dataclass

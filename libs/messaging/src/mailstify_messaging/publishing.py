@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -24,8 +24,7 @@ from .tracing import (
     FANNED_OUT_HEADER,
     TRACEPARENT_HEADER,
     batch_links,
-    carried_span_context,
-    distinct_contexts,
+    carried_producers,
     inject_trace_headers,
     link_threshold,
     messaging_attributes,
@@ -51,11 +50,14 @@ class OutgoingMessage:
     def marked_fanned_out(self) -> OutgoingMessage:
         return OutgoingMessage(self.subject, self.payload, self.msg_id, {**self.headers, FANNED_OUT_HEADER: "1"})
 
-    def nats_headers(self) -> dict[str, str]:
+    def nats_headers(self, ambient: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The message's NATS headers; `ambient`: the current trace context already injected (one
+        injection for a whole batch published in one span)."""
         # A trace context given with the message wins over the ambient one: the outbox relay publishes
         # with its writer's context, so the consumer links to the request that caused the event.
-        carrier = dict(self.headers) if TRACEPARENT_HEADER in self.headers else inject_trace_headers(self.headers)
-        return {**carrier, MSG_ID_HEADER: self.msg_id}
+        if TRACEPARENT_HEADER in self.headers:
+            return {**self.headers, MSG_ID_HEADER: self.msg_id}
+        return {**self.headers, **(inject_trace_headers() if ambient is None else ambient), MSG_ID_HEADER: self.msg_id}
 
 
 class PublishTimeout(Exception):
@@ -82,7 +84,7 @@ async def publish_many(
     if not messages:
         return []
     subject = messages[0].subject
-    carried = distinct_contexts(carried_span_context(m.headers) for m in messages)
+    carried = carried_producers(m.headers for m in messages)
     if not carried:
         # The caller's own messages (a fan-out page): all of them continue the caller's trace. A page
         # above the link threshold is a fan-out: its consumers link to it rather than join its trace.
@@ -130,8 +132,10 @@ async def _pipelined_requests(nc: Client, messages: Sequence[OutgoingMessage], t
 
     subscription = await nc.subscribe(f"{inbox}.*", cb=collect)
     try:
+        ambient = inject_trace_headers()
         for index, message in enumerate(messages):
-            await nc.publish(message.subject, message.payload, reply=f"{inbox}.{index}", headers=message.nats_headers())
+            headers = message.nats_headers(ambient)
+            await nc.publish(message.subject, message.payload, reply=f"{inbox}.{index}", headers=headers)
         _, unacked = await asyncio.wait(replies, timeout=timeout)
         if unacked:
             raise PublishTimeout(f"{len(unacked)} of {len(replies)} unacked")

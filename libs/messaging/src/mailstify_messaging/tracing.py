@@ -64,6 +64,17 @@ def producer_link(headers: Mapping[str, str] | None) -> trace.Link:
     return trace.Link(carried_span_context(headers))
 
 
+def carried_producers(carriers: Iterable[Mapping[str, str] | None]) -> list[trace.SpanContext]:
+    """The distinct valid producer span contexts a batch of messages carries, in first-seen order.
+    Each distinct `traceparent` is parsed once: a fan-out page shares one, the outcomes one mailer
+    batch wrote share a few, and parsing one per message was most of a consumer's tracing cost."""
+    by_traceparent: dict[str, Mapping[str, str]] = {}
+    for headers in carriers:
+        if headers and (traceparent := headers.get(TRACEPARENT_HEADER)):
+            by_traceparent.setdefault(traceparent, headers)
+    return distinct_contexts(carried_span_context(headers) for headers in by_traceparent.values())
+
+
 def distinct_contexts(contexts: Iterable[trace.SpanContext]) -> list[trace.SpanContext]:
     """Valid span contexts without repeats, in first-seen order (a page of a fan-out shares one)."""
     seen: dict[tuple[int, int], trace.SpanContext] = {}

@@ -7,7 +7,8 @@
 - traces sampled parent-based by `MAILSTIFY_TRACE_SAMPLE_RATIO` — unless `OTEL_TRACES_SAMPLER`
   (and `OTEL_TRACES_SAMPLER_ARG`) is set, which the SDK then reads itself — and exported over
   OTLP/HTTP only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set; the other
-  standard `OTEL_EXPORTER_OTLP_*` variables are the exporter's own;
+  standard `OTEL_EXPORTER_OTLP_*` variables are the exporter's own. With no exporter, spans keep
+  their ids (in logs and `traceparent` headers) but are not recorded (`RecordedWhenRead`);
 - metrics kept in the process and scraped by Prometheus at `GET /metrics` (`metrics_response`),
   pushed over OTLP as well only when `OTEL_METRICS_EXPORTER=otlp`;
 - FastAPI, SQLAlchemy (psycopg underneath) and httpx instrumentation.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -33,9 +35,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
+from opentelemetry.util.types import Attributes
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -97,7 +100,12 @@ def configure_telemetry(service: str, settings: ServiceSettings) -> None:
     os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     resource = service_resource(service, settings)
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+        sampler = _sampler(settings)
+        provider = (
+            TracerProvider(resource=resource)  # the SDK's sampler from OTEL_TRACES_SAMPLER
+            if sampler is None
+            else RecordingWhenReadTracerProvider(resource=resource, sampler=RecordedWhenRead(sampler))
+        )
         if _otlp_endpoint("TRACES") and os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -116,6 +124,47 @@ def configure_telemetry(service: str, settings: ServiceSettings) -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     HTTPXClientInstrumentor().instrument()
+
+
+class RecordedWhenRead(Sampler):
+    """`delegate`'s decision once something reads the spans (`read`), and until then a decision to
+    drop. A dropped span still has a valid trace and span id: log lines carry them, `traceparent`
+    headers carry them to the next service, the campaign timeline names the trace. What it saves is
+    the recording (attributes, links, events) of spans no processor would ever see, on every
+    message batch and SQL statement of a process running with telemetry on and no exporter."""
+
+    def __init__(self, delegate: Sampler):
+        self.delegate = delegate
+        self.read = False
+
+    def should_sample(  # noqa: PLR0913 - the Sampler interface
+        self,
+        parent_context: otel_context.Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        sampler = self.delegate if self.read else ALWAYS_OFF
+        return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"RecordedWhenRead{{{self.delegate.get_description()}}}"
+
+
+class RecordingWhenReadTracerProvider(TracerProvider):
+    """A tracer provider whose spans are recorded from the moment a span processor is added (the
+    OTLP exporter here, a test's in-memory exporter), by telling its `RecordedWhenRead` sampler."""
+
+    def __init__(self, *, resource: Resource, sampler: RecordedWhenRead):
+        super().__init__(resource=resource, sampler=sampler)
+        self._recorded_when_read = sampler
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._recorded_when_read.read = True
 
 
 def _version(service: str) -> str:
