@@ -2,7 +2,7 @@
 Python process pushing pre-rendered messages into the same sink manages.
 
     .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]]
-        [--telemetry-ab [--rounds 2]] [--profile DIR] [--keep]
+        [--telemetry-ab [--rounds 4]] [--profile DIR] [--keep]
 
 Installs Postfix (Debian package `postfix`) when `smtp-sink` is missing and it runs as root; starts
 smtp-sink, PostgreSQL, NATS and the five services (2 mailer replicas pointed at the sink) on ports
@@ -151,7 +151,7 @@ def create_campaign(client: httpx.Client, list_id: str, name: str) -> str:
 
 
 def poll_campaign(client: httpx.Client, path: str) -> dict:
-    """The campaign now; None-free: a campaign that stopped other than `sent` ends the benchmark."""
+    """The campaign now; one that stopped other than `sent` (failed, cancelled...) ends the benchmark."""
     current = client.get(path).raise_for_status().json()
     if current["status"] not in ("sending", "scheduled", "sent"):
         raise SystemExit(f"the campaign ended {current['status']}: {current.get('last_error')}")

@@ -178,9 +178,9 @@ def test_with_nothing_reading_them_spans_keep_their_ids_but_are_not_recorded():
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from mailstify_servicekit.telemetry import RecordedWhenRead, RecordingWhenReadTracerProvider
+    from mailstify_servicekit.telemetry import RecordingWhenReadTracerProvider
 
-    provider = RecordingWhenReadTracerProvider(resource=Resource.create({}), sampler=RecordedWhenRead(ALWAYS_ON))
+    provider = RecordingWhenReadTracerProvider(resource=Resource.create({}), sampler=ALWAYS_ON)
     tracer = provider.get_tracer("test")
     with tracer.start_as_current_span("unread") as unread:
         carrier: dict[str, str] = {}
@@ -191,6 +191,6 @@ def test_with_nothing_reading_them_spans_keep_their_ids_but_are_not_recorded():
 
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with tracer.start_as_current_span("read", attributes={"campaign.id": "c1"}) as read:
+    with tracer.start_as_current_span("read", attributes={"campaign.id": "c1"}):
         pass
     assert [(s.name, dict(s.attributes)) for s in exporter.get_finished_spans()] == [("read", {"campaign.id": "c1"})]

@@ -43,16 +43,14 @@ def outbox_columns() -> list[sa.Column]:
 outbox = sa.Table(OUTBOX_TABLE, sa.MetaData(), *outbox_columns())
 
 
-def outbox_row(
-    event: Event, subject: str, msg_id: str | None = None, headers: dict[str, str] | None = None
-) -> dict[str, object]:
-    """`headers`: the writer's trace context (injected here when not given)."""
+def outbox_row(event: Event, subject: str, msg_id: str | None = None, *, headers: dict[str, str]) -> dict[str, object]:
+    """`headers`: the writing transaction's trace context."""
     return {
         "event_id": event.event_id,
         "subject": subject,
         "msg_id": msg_id or str(event.event_id),
         "payload": event.to_json(),
-        "headers": inject_trace_headers() if headers is None else headers,
+        "headers": headers,
     }
 
 

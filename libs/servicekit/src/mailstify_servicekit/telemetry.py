@@ -104,7 +104,7 @@ def configure_telemetry(service: str, settings: ServiceSettings) -> None:
         provider = (
             TracerProvider(resource=resource)  # the SDK's sampler from OTEL_TRACES_SAMPLER
             if sampler is None
-            else RecordingWhenReadTracerProvider(resource=resource, sampler=RecordedWhenRead(sampler))
+            else RecordingWhenReadTracerProvider(resource=resource, sampler=sampler)
         )
         if _otlp_endpoint("TRACES") and os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -155,12 +155,12 @@ class RecordedWhenRead(Sampler):
 
 
 class RecordingWhenReadTracerProvider(TracerProvider):
-    """A tracer provider whose spans are recorded from the moment a span processor is added (the
-    OTLP exporter here, a test's in-memory exporter), by telling its `RecordedWhenRead` sampler."""
+    """A tracer provider whose spans are sampled by `sampler` from the moment a span processor is
+    added (the OTLP exporter here, a test's in-memory exporter), and dropped until then."""
 
-    def __init__(self, *, resource: Resource, sampler: RecordedWhenRead):
-        super().__init__(resource=resource, sampler=sampler)
-        self._recorded_when_read = sampler
+    def __init__(self, *, resource: Resource, sampler: Sampler):
+        self._recorded_when_read = RecordedWhenRead(sampler)
+        super().__init__(resource=resource, sampler=self._recorded_when_read)
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
         super().add_span_processor(span_processor)
