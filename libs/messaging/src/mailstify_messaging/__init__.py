@@ -12,7 +12,7 @@ from .exhausted import (
     UnsupportedStream,
     max_deliveries_subject,
 )
-from .outbox import OutboxRelay, add_to_outbox, outbox
+from .outbox import OutboxArrays, OutboxRelay, add_to_outbox, outbox
 from .publishing import OutgoingMessage, PublishTimeout, publish, publish_many
 from .retry import DEFAULT_RETRY_SCHEDULE, RetrySchedule, backoff_delay
 from .topology import ensure_topology
@@ -34,6 +34,7 @@ __all__ = [
     "RetrySchedule",
     "UnsupportedStream",
     "Verdict",
+    "OutboxArrays",
     "add_to_outbox",
     "backoff_delay",
     "connect",

@@ -39,5 +39,9 @@ class RepositoryUnitOfWork:
     def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
         self._uow.emit(event, subject, msg_id)
 
+    def outbox_written(self) -> None:
+        """Called by a repository whose statement wrote outbox rows itself: the relay is woken on commit."""
+        self._uow.outbox_written()
+
     async def commit(self) -> None:
         await self._uow.commit()

@@ -23,12 +23,15 @@ class UnitOfWork:
         self._sessions = sessions
         self._on_events_committed = on_events_committed
         self._staged: list[tuple[Event, str, str | None]] = []
+        # A repository statement that wrote outbox rows itself (`OutboxArrays`): the relay is woken too.
+        self._written_by_statement = False
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         await self.session.begin()
         self._staged = []
+        self._written_by_statement = False
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -38,9 +41,13 @@ class UnitOfWork:
     def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
         self._staged.append((event, subject, msg_id))
 
+    def outbox_written(self) -> None:
+        """A repository staged events with a statement of its own in this transaction."""
+        self._written_by_statement = True
+
     async def commit(self) -> None:
         staged, self._staged = self._staged, []
         await add_to_outbox(self.session, staged)
         await self.session.commit()
-        if staged:
+        if staged or self._written_by_statement:
             self._on_events_committed()

@@ -39,7 +39,7 @@ class Settings(ServiceSettings, MessageHeaderSettings):
     smtp_timeout: float = 30.0
     # Persistent connections per replica; a batch's messages are spread over all of them, in waves
     # of half the pool, so at most this many recipients are on the wire at once.
-    smtp_pool_size: int = 16
+    smtp_pool_size: int = 32
     # Messages one connection carries before it is closed and a fresh one opened (servers that drop
     # a session after N messages); None: as many as the server takes.
     smtp_max_messages_per_connection: int | None = None

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailstify_contracts import CampaignContent, ControlState, DeliverEmail
+from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Event
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from mailstify_messaging.content import StoredContent
-from mailer.service_layer.ports import ClaimRequest, GiveUp, HeldClaim, OutgoingMail, RecordedOutcome
+from mailer.service_layer.ports import ClaimRequest, GiveUp, HeldClaim, OutgoingMail, RecordedOutcome, SettledWave
 from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
 
 
@@ -30,6 +30,8 @@ class FakeLedger:
 
     now: float = 1000.0
     rows: dict[DeliveryKey, Row] = field(default_factory=dict)
+    # Where a recorded outcome's report is staged: the unit of work's outbox (set by the fake UoW).
+    stage: Callable[[Event, str, str], None] = lambda *report: None
 
     async def claim(self, requests: list[ClaimRequest], lease_seconds: float) -> list[Claim]:
         assert len({r.key for r in requests}) == len(requests), "the claim statement needs distinct keys"
@@ -59,28 +61,28 @@ class FakeLedger:
         row = self.rows.get(claim.key)
         return row if row is not None and row.status is Status.CLAIMED and row.attempts == claim.attempts else None
 
-    async def mark_sending(self, claims: list[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
-        marked = set()
-        for claim in claims:
-            if (row := self._held(claim)) is not None:
-                row.status, row.lease_until = Status.SENDING, self.now + lease_seconds
-                marked.add(claim.key)
-        return marked
-
     async def extend_claims(self, claims: list[HeldClaim], lease_seconds: float) -> None:
         for claim in claims:
             if (row := self._held(claim)) is not None:
                 row.lease_until = self.now + lease_seconds
 
-    async def record(self, outcomes: list[RecordedOutcome]) -> set[DeliveryKey]:
-        recorded = set()
+    async def settle_wave(
+        self, outcomes: list[RecordedOutcome], to_mark: list[HeldClaim], lease_seconds: float
+    ) -> SettledWave:
+        settled = SettledWave(set(), set())
         for item in outcomes:
             row = self.rows[item.key]
             if row.status in (Status.CLAIMED, Status.SENDING) and row.attempts == item.attempts:
                 row.status, row.lease_until = item.outcome.status, None
                 row.smtp_code, row.smtp_reply = item.outcome.smtp_code, item.outcome.smtp_reply
-                recorded.add(item.key)
-        return recorded
+                settled.recorded.add(item.key)
+                if item.report is not None:
+                    self.stage(*item.report)
+        for claim in to_mark:
+            if (row := self._held(claim)) is not None:
+                row.status, row.lease_until = Status.SENDING, self.now + lease_seconds
+                settled.marked.add(claim.key)
+        return settled
 
     async def give_up(self, request: GiveUp) -> Status | None:
         row = self.rows.get(request.key)
@@ -127,6 +129,7 @@ class FakeMailerUnitOfWork(FakeUnitOfWork):
 
     def __init__(self, ledger: FakeLedger, held: FakeHeld | None = None):
         super().__init__()
+        ledger.stage = self.emit
         self.deliveries = ledger
         self.held = held or FakeHeld()
 

@@ -140,13 +140,14 @@ async def test_hard_bounce_is_reported(world):
 
 
 async def test_outcome_of_a_claim_taken_over_meanwhile_is_not_reported_twice(world):
-    original_record = world.ledger.record
+    original = world.ledger.settle_wave
 
-    async def taken_over_then_record(outcomes):
-        world.ledger.rows[DeliveryKey("c1", "1")].status = Status.UNKNOWN  # another replica's verdict
-        return await original_record(outcomes)
+    async def taken_over_then_record(outcomes, to_mark, lease_seconds):
+        if outcomes:
+            world.ledger.rows[DeliveryKey("c1", "1")].status = Status.UNKNOWN  # another replica's verdict
+        return await original(outcomes, to_mark, lease_seconds)
 
-    world.ledger.record = taken_over_then_record
+    world.ledger.settle_wave = taken_over_then_record
     assert await world.deliver(task("1")) == [ACK]
     assert world.status("1") is Status.UNKNOWN
     assert world.events == []
@@ -213,14 +214,14 @@ async def test_settlements_are_told_as_each_wave_is_recorded(world):
 
 
 async def test_a_claim_taken_over_by_another_replica_is_not_sent(world):
-    original = world.ledger.mark_sending
+    original = world.ledger.settle_wave
 
-    async def taken_over(claims, lease_seconds):
-        row = world.ledger.rows[DeliveryKey("c1", "2")]
-        row.attempts += 1  # its lease ran out and another replica claimed it afresh
-        return await original(claims, lease_seconds)
+    async def taken_over(outcomes, to_mark, lease_seconds):
+        if any(claim.key == DeliveryKey("c1", "2") for claim in to_mark):
+            world.ledger.rows[DeliveryKey("c1", "2")].attempts += 1  # its lease ran out; claimed afresh
+        return await original(outcomes, to_mark, lease_seconds)
 
-    world.ledger.mark_sending = taken_over
+    world.ledger.settle_wave = taken_over
     assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com"]
     assert world.status("2") is Status.CLAIMED  # the other replica's claim, untouched

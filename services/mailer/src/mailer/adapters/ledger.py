@@ -7,13 +7,15 @@ parallel arrays and are `unnest`ed server-side, so a batch of 200 costs one roun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Status, claim_state
-from ..service_layer.ports import ClaimRequest, GiveUp, HeldClaim, RecordedOutcome
+from mailstify_messaging import OutboxArrays
+
+from ..service_layer.ports import ClaimRequest, GiveUp, HeldClaim, RecordedOutcome, SettledWave
 
 # One statement claims the whole batch:
 # - `batch` turns the parallel arrays into rows; ORDER BY makes every replica lock rows in the same
@@ -70,23 +72,6 @@ _CLAIM = sa.text(
     """
 )
 
-# The claims of one wave of messages, moved to `sending` just before they go on the wire, in the
-# transaction that records the previous wave's outcomes. Fenced by `status = 'claimed' AND attempts =
-# <our claim's attempts>`: a claim another replica took over after our lease ran out is not ours to
-# send, and RETURNING leaves it out. Only these rows can become `unknown` if this replica dies, which
-# bounds the ambiguous sends of a crash to the messages on the wire.
-_MARK_SENDING = sa.text(
-    """
-    UPDATE deliveries AS d SET
-        status = 'sending', lease_until = now() + make_interval(secs => :lease_seconds), updated_at = now()
-    FROM unnest(CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]))
-        AS o(campaign_id, subscriber_id, attempts)
-    WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
-      AND d.status = 'claimed' AND d.attempts = o.attempts
-    RETURNING d.campaign_id, d.subscriber_id
-    """
-)
-
 # Claims still waiting for their wave, kept ours: a batch sent slowly (a slow relay) outlasts the
 # claim lease, which must stay short so that a dead replica's claims are taken over quickly.
 _EXTEND_CLAIMS = sa.text(
@@ -99,25 +84,55 @@ _EXTEND_CLAIMS = sa.text(
     """
 )
 
-# Outcomes of a wave in one UPDATE ... FROM unnest. Fenced by our claim's attempts, on a row still
-# `claimed` (settled without a send: cancelled, unbuildable) or `sending`: if our lease ran out and
-# another replica recorded the row `unknown` or took the claim over meanwhile, that verdict stands
-# and RETURNING leaves the row out.
-_RECORD = sa.text(
-    """
-    UPDATE deliveries AS d SET
-        status = o.status,
-        smtp_code = o.smtp_code,
-        smtp_reply = o.smtp_reply,
-        lease_until = NULL,
-        updated_at = now()
-    FROM unnest(
-        CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]),
-        CAST(:statuses AS text[]), CAST(:smtp_codes AS int[]), CAST(:smtp_replies AS text[])
-    ) AS o(campaign_id, subscriber_id, attempts, status, smtp_code, smtp_reply)
-    WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
-      AND d.status IN ('claimed', 'sending') AND d.attempts = o.attempts
-    RETURNING d.campaign_id, d.subscriber_id
+# One wave's transaction is this one statement (a wave is half the SMTP pool, so a batch of 200 is
+# several of them, and four round trips each were most of the mailer's database time):
+# - `recorded`: the previous wave's outcomes, in one UPDATE ... FROM unnest. Fenced by our claim's
+#   attempts, on a row still `claimed` (settled without a send: cancelled, unbuildable) or `sending`:
+#   if our lease ran out and another replica recorded the row `unknown` or took the claim over
+#   meanwhile, that verdict stands and RETURNING leaves the row out.
+# - `reported`: the result event of each row actually recorded, into the outbox (rows left out above
+#   report nothing: the other replica's verdict was reported already).
+# - `marked`: the next wave's claims, moved to `sending` just before they go on the wire. Fenced the
+#   same way: a claim another replica took over after our lease ran out is not ours to send, and
+#   RETURNING leaves it out. Only these rows can become `unknown` if this replica dies, which bounds
+#   the ambiguous sends of a crash to the messages on the wire.
+# The two UPDATEs touch disjoint rows (a wave's keys are recorded only after they were marked).
+_SETTLE_WAVE = sa.text(
+    f"""
+    WITH recorded AS (
+        UPDATE deliveries AS d SET
+            status = o.status,
+            smtp_code = o.smtp_code,
+            smtp_reply = o.smtp_reply,
+            lease_until = NULL,
+            updated_at = now()
+        FROM unnest(
+            CAST(:campaign_ids AS text[]), CAST(:subscriber_ids AS text[]), CAST(:attempts AS int[]),
+            CAST(:statuses AS text[]), CAST(:smtp_codes AS int[]), CAST(:smtp_replies AS text[])
+        ) AS o(campaign_id, subscriber_id, attempts, status, smtp_code, smtp_reply)
+        WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
+          AND d.status IN ('claimed', 'sending') AND d.attempts = o.attempts
+        RETURNING d.campaign_id, d.subscriber_id
+    ),
+    reported AS (
+        {OutboxArrays.INSERT}
+        SELECT e.event_id, e.subject, e.msg_id, e.payload, {OutboxArrays.HEADERS}
+        FROM unnest(CAST(:report_campaign_ids AS text[]), CAST(:report_subscriber_ids AS text[]),
+                    {OutboxArrays.UNNEST_ARGS}) AS e(campaign_id, subscriber_id, {OutboxArrays.COLUMNS})
+        JOIN recorded r ON r.campaign_id = e.campaign_id AND r.subscriber_id = e.subscriber_id
+    ),
+    marked AS (
+        UPDATE deliveries AS d SET
+            status = 'sending', lease_until = now() + make_interval(secs => :lease_seconds), updated_at = now()
+        FROM unnest(CAST(:mark_campaign_ids AS text[]), CAST(:mark_subscriber_ids AS text[]),
+                    CAST(:mark_attempts AS int[])) AS o(campaign_id, subscriber_id, attempts)
+        WHERE d.campaign_id = o.campaign_id AND d.subscriber_id = o.subscriber_id
+          AND d.status = 'claimed' AND d.attempts = o.attempts
+        RETURNING d.campaign_id, d.subscriber_id
+    )
+    SELECT true AS recorded, campaign_id, subscriber_id FROM recorded
+    UNION ALL
+    SELECT false, campaign_id, subscriber_id FROM marked
     """
 )
 
@@ -145,8 +160,10 @@ _GIVE_UP = sa.text(
 
 
 class SqlDeliveryLedger:
-    def __init__(self, session: AsyncSession):
+    def __init__(self, session: AsyncSession, on_outbox_written: Callable[[], None] | None = None):
         self.session = session
+        # Told when a statement staged events in the outbox itself (the relay is woken on commit).
+        self._on_outbox_written = on_outbox_written
 
     async def claim(self, requests: Sequence[ClaimRequest], lease_seconds: float) -> list[Claim]:
         """Claim each (distinct) key of a batch; one Claim per request, in no particular order."""
@@ -175,23 +192,21 @@ class SqlDeliveryLedger:
             for row in result
         ]
 
-    async def mark_sending(self, claims: Sequence[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
-        """Move our claims to `sending` (about to go on the wire); return the keys still ours."""
-        if not claims:
-            return set()
-        result = await self.session.execute(_MARK_SENDING, {**_claim_arrays(claims), "lease_seconds": lease_seconds})
-        return {DeliveryKey(row.campaign_id, row.subscriber_id) for row in result}
-
     async def extend_claims(self, claims: Sequence[HeldClaim], lease_seconds: float) -> None:
         if claims:
             await self.session.execute(_EXTEND_CLAIMS, {**_claim_arrays(claims), "lease_seconds": lease_seconds})
 
-    async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
-        """Write the outcomes; return the keys actually updated (still held by our claim)."""
-        if not outcomes:
-            return set()
+    async def settle_wave(
+        self, outcomes: Sequence[RecordedOutcome], to_mark: Sequence[HeldClaim], lease_seconds: float
+    ) -> SettledWave:
+        """Record `outcomes` (staging each recorded one's report in the outbox) and move `to_mark` to
+        `sending`, in one statement; which keys were recorded and marked (still held by our claim)."""
+        if not outcomes and not to_mark:
+            return SettledWave(set(), set())
+        reports = [o for o in outcomes if o.report is not None]
+        marks = _claim_arrays(to_mark)
         result = await self.session.execute(
-            _RECORD,
+            _SETTLE_WAVE,
             {
                 "campaign_ids": [o.key.campaign_id for o in outcomes],
                 "subscriber_ids": [o.key.subscriber_id for o in outcomes],
@@ -199,9 +214,22 @@ class SqlDeliveryLedger:
                 "statuses": [o.outcome.status.value for o in outcomes],
                 "smtp_codes": [o.outcome.smtp_code for o in outcomes],
                 "smtp_replies": [o.outcome.smtp_reply or o.outcome.reason for o in outcomes],
+                "report_campaign_ids": [o.key.campaign_id for o in reports],
+                "report_subscriber_ids": [o.key.subscriber_id for o in reports],
+                **OutboxArrays.params([o.report for o in reports if o.report is not None]),
+                "mark_campaign_ids": marks["campaign_ids"],
+                "mark_subscriber_ids": marks["subscriber_ids"],
+                "mark_attempts": marks["attempts"],
+                "lease_seconds": lease_seconds,
             },
         )
-        return {DeliveryKey(row.campaign_id, row.subscriber_id) for row in result}
+        settled = SettledWave(set(), set())
+        for row in result:
+            key = DeliveryKey(row.campaign_id, row.subscriber_id)
+            (settled.recorded if row.recorded else settled.marked).add(key)
+        if reports and self._on_outbox_written is not None:
+            self._on_outbox_written()
+        return settled
 
     async def give_up(self, request: GiveUp) -> Status | None:
         """Settle an exhausted delivery; return the status written (FAILED or UNKNOWN), or None when

@@ -16,5 +16,5 @@ class SqlMailerUnitOfWork(RepositoryUnitOfWork):
     held: SqlHeldDeliveries
 
     def attach(self, session: AsyncSession) -> None:
-        self.deliveries = SqlDeliveryLedger(session)
+        self.deliveries = SqlDeliveryLedger(session, on_outbox_written=self.outbox_written)
         self.held = SqlHeldDeliveries(session)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailstify_contracts import CampaignContent, ControlState, DeliverEmail
+from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Event
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Claim, DeliveryKey, Outcome, SmtpAttempt, Status
@@ -33,12 +33,26 @@ class HeldClaim:
     attempts: int
 
 
+# A result event to stage in the outbox: (event, subject, msg id).
+Report = tuple[Event, str, str]
+
+
 @dataclass(frozen=True)
 class RecordedOutcome:
     key: DeliveryKey
     # The attempt counter our claim set: the update applies only while the row is still that claim.
     attempts: int
     outcome: Outcome
+    # Staged in the outbox in the same statement, if (and only if) the outcome is recorded.
+    report: Report | None = None
+
+
+@dataclass(frozen=True)
+class SettledWave:
+    """The keys a wave's statement recorded, and those it moved to `sending` (still held by our claim)."""
+
+    recorded: set[DeliveryKey]
+    marked: set[DeliveryKey]
 
 
 @dataclass(frozen=True)
@@ -58,16 +72,16 @@ class DeliveryLedger(Protocol):
         """Claim each (distinct) key of a batch in one statement; one Claim per request, any order."""
         ...
 
-    async def mark_sending(self, claims: Sequence[HeldClaim], lease_seconds: float) -> set[DeliveryKey]:
-        """Move claims to `sending`, durably, before they go on the wire; return the keys still ours."""
-        ...
-
     async def extend_claims(self, claims: Sequence[HeldClaim], lease_seconds: float) -> None:
         """Renew the lease of claims still waiting for their turn."""
         ...
 
-    async def record(self, outcomes: Sequence[RecordedOutcome]) -> set[DeliveryKey]:
-        """Write the outcomes; return the keys actually updated (still held by our claim)."""
+    async def settle_wave(
+        self, outcomes: Sequence[RecordedOutcome], to_mark: Sequence[HeldClaim], lease_seconds: float
+    ) -> SettledWave:
+        """In one statement: write the outcomes, staging the report of each one actually written
+        (still held by our claim) in the outbox, and move `to_mark` to `sending`, durably, before
+        they go on the wire."""
         ...
 
     async def give_up(self, request: GiveUp) -> Status | None:

@@ -56,6 +56,7 @@ from ..ports import (
     MailerUnitOfWork,
     OutgoingMail,
     RecordedOutcome,
+    Report,
     Sender,
 )
 from ..smtp_tracing import record_replies, smtp_span
@@ -313,7 +314,7 @@ class DeliveryService:
         keeps the messages from being redelivered meanwhile)."""
         if not outcomes and not to_mark:
             return set()
-        rows = [RecordedOutcome(t.key, batch.claims[t.key].attempts, o) for t, o in outcomes]
+        rows = [RecordedOutcome(t.key, batch.claims[t.key].attempts, o, self._report(t, o, batch)) for t, o in outcomes]
         marks = [HeldClaim(t.key, batch.claims[t.key].attempts) for t in to_mark]
         deadline = self._clock() + self._policy.record_patience_seconds
         try_number = 0
@@ -322,9 +323,9 @@ class DeliveryService:
             deferred: dict[str, DeliveryDeferred] = {}
             try:
                 async with self._unit_of_work() as uow:
-                    recorded = await uow.deliveries.record(rows)
-                    marked = await uow.deliveries.mark_sending(marks, self._policy.sending_lease_seconds)
-                    deferred = self._emit_results(uow, outcomes, recorded, batch)
+                    settled = await uow.deliveries.settle_wave(rows, marks, self._policy.sending_lease_seconds)
+                    recorded, marked = settled.recorded, settled.marked
+                    deferred = self._emit_deferrals(uow, outcomes, recorded, batch)
                     batch.waiting.difference_update(t.key for t in to_mark)
                     if self._clock() - batch.claimed_at > self._policy.lease_seconds / 2 and batch.waiting:
                         still_waiting = [HeldClaim(k, batch.claims[k].attempts) for k in batch.waiting]
@@ -345,7 +346,14 @@ class DeliveryService:
             await batch.settle(task, self._settlement(task, outcome, task.key in recorded))
         return marked
 
-    def _emit_results(
+    @staticmethod
+    def _report(task: DeliveryTask, outcome: Outcome, batch: _Batch) -> Report | None:
+        """The result event of an outcome, staged with it if it is recorded; a retry reports nothing."""
+        if outcome.status is Status.RETRY:
+            return None
+        return result_event(task.event, outcome, _message_id(batch.campaigns[task.event.content_key], task.key) or "")
+
+    def _emit_deferrals(
         self,
         uow: MailerUnitOfWork,
         outcomes: list[tuple[DeliveryTask, Outcome]],
@@ -354,12 +362,12 @@ class DeliveryService:
     ) -> dict[str, DeliveryDeferred]:
         deferred: dict[str, DeliveryDeferred] = {}
         for task, outcome in outcomes:
-            if task.key not in recorded:
-                continue
-            if outcome.status is not Status.RETRY:
-                message_id = _message_id(batch.campaigns[task.event.content_key], task.key) or ""
-                uow.emit(*result_event(task.event, outcome, message_id))
-            elif outcome.path_problem and task.event.campaign_id not in deferred.keys() | batch.deferred:
+            if (
+                task.key in recorded
+                and outcome.path_problem
+                and outcome.status is Status.RETRY
+                and task.event.campaign_id not in deferred.keys() | batch.deferred
+            ):
                 deferred[task.event.campaign_id] = DeliveryDeferred(
                     account_id=task.event.account_id,
                     campaign_id=task.event.campaign_id,
