@@ -19,7 +19,7 @@ from mailstify_rendering import (
     safe_url_value,
     validate_campaign,
 )
-from mailstify_rendering.mime import quoted_printable
+from mailstify_rendering.mime import encoded_part
 
 URL = "https://mail.example.com/u/tok"
 DATE = "Tue, 24 Nov 2026 19:21:00 +0000"
@@ -206,9 +206,10 @@ def test_preview_is_byte_for_byte_what_is_sent():
     assert message["Subject"] == preview.subject
     text, html_part = (part.get_content() for part in message.iter_parts())
     assert (text, html_part) == (_crlf(preview.text), _crlf(preview.html))
-    # On the wire: the two parts are exactly the preview's text and HTML, quoted-printable encoded.
+    # On the wire: the two parts are exactly the preview's text and HTML, transfer-encoded.
     raw = prepared.build("c1", recipient, URL, DATE)
-    assert quoted_printable(preview.text) in raw and quoted_printable(preview.html) in raw
+    boundary = prepared.skeleton.boundary.encode()
+    assert encoded_part(preview.text, boundary)[1] in raw and encoded_part(preview.html, boundary)[1] in raw
     assert "<span>&lt;Y&gt;</span>" in preview.html
 
 
