@@ -36,10 +36,14 @@ class BenchStack:
     """Processes started in `directory` (logs in `directory/logs`); `close` stops all of them by PID.
     Each process has a name: a service's own (`gateway`), or an instance's (`mailer-2`)."""
 
-    def __init__(self, directory: Path, ports: StackPorts, env: Mapping[str, str] | None = None):
+    def __init__(
+        self, directory: Path, ports: StackPorts, env: Mapping[str, str] | None = None, python: str | None = None
+    ):
         self.directory = directory
         self.ports = ports
         self.env = dict(env or {})  # on top of every service's usual environment
+        # The interpreter the services run on (another checkout's venv runs that checkout's code).
+        self.python = python
         self.secrets = Secrets.generate()
         self.processes: dict[str, RunningProcess] = {}
         self.postgres = postgres.PostgresServer(ports.postgres)
@@ -85,7 +89,8 @@ class BenchStack:
         started: dict[str, RunningProcess] = {}
         for name, service, port in instances:
             spec = service_process(service, {**self.ports.services, service: port}, self.infrastructure, self.secrets)
-            spec = ProcessSpec(spec.name, spec.argv, {**spec.env, **self.env, **(env or {})}, spec.unset_prefixes)
+            argv = [self.python, *spec.argv[1:]] if self.python else spec.argv
+            spec = ProcessSpec(spec.name, argv, {**spec.env, **self.env, **(env or {})}, spec.unset_prefixes)
             started[name] = self.start(name, spec)
         urls = {name: local_url(port) for name, _service, port in instances}
         problems = wait_until_ready(urls, 60, give_up=lambda: not all(p.alive() for p in started.values()))

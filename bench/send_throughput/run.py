@@ -2,7 +2,7 @@
 Python process pushing pre-rendered messages into the same sink manages.
 
     .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]]
-        [--telemetry-ab [--rounds 4]] [--profile DIR] [--keep]
+        [--telemetry-ab | --against CHECKOUT] [--rounds 4] [--profile DIR] [--keep]
 
 Installs Postfix (Debian package `postfix`) when `smtp-sink` is missing and it runs as root; starts
 smtp-sink, PostgreSQL, NATS and the five services (2 mailer replicas pointed at the sink) on ports
@@ -18,6 +18,11 @@ it is `sent`, and prints:
 `--slow-smtp` makes the sink answer each DATA after 1 s (`smtp-sink -w 1`, a slow relay) and sends a
 campaign of N (default 2,000) with 1, 2 and then 4 mailer replicas of `--connections` SMTP
 connections each, printing emails/s for each and its multiple of one replica's rate.
+
+`--telemetry-ab` and `--against CHECKOUT` run two stacks at once into the same sink, `--rounds` times,
+and print both rates and their ratio: telemetry off against on, or this checkout's code against
+another's (e.g. `git worktree add /tmp/before HEAD && (cd /tmp/before && uv sync --frozen)`): a
+change worth 10% is lost in the drift between two runs one after the other.
 
 Rates vary ±40% on a shared machine: compare within one run (which is why the ceiling is measured
 in the same run), never across runs. Everything it starts is stopped by PID at the end, also on
@@ -36,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -59,7 +65,7 @@ PORTS = StackPorts(
     smtp=18312,
 )
 MAILER_PORTS = (18304, 18305, 18306, 18307)  # one per replica, up to the 4 of --slow-smtp
-# --telemetry-ab runs a second stack beside the first, sending into the same sink.
+# --telemetry-ab and --against run a second stack beside the first, sending into the same sink.
 TWIN_PORTS = StackPorts(
     services={"gateway": 18320, "audience": 18321, "campaign": 18322, "dispatcher": 18323, "mailer": 18324},
     postgres=18330,
@@ -316,7 +322,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
     parser.add_argument("--telemetry-ab", action="store_true",
                         help="send with telemetry off and on (no exporter) from two stacks at once, and compare")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=4, help="with --telemetry-ab: rounds, the modes swapping stacks")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="send from this checkout and from CHECKOUT (with its own .venv) at once, and compare")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="with --telemetry-ab or --against: rounds, the sides swapping ports")  # fmt: skip
     parser.add_argument("--profile", type=Path, help="sample each service with py-spy into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
@@ -330,50 +339,83 @@ def main() -> None:
             if args.slow_smtp:
                 slow_relay(directory, recipients, args.connections)
             elif args.telemetry_ab:
-                telemetry_side_by_side(directory, recipients, sink, args.rounds)
+                telemetry_side_by_side(directory, recipients, args.rounds)
+            elif args.against:
+                checkouts_side_by_side(directory, recipients, args.rounds, args.against.resolve())
             else:
                 compare_with_raw_ceiling(directory, recipients, sink, args.profile)
 
 
-def telemetry_side_by_side(directory: Path, recipients: int, sink: RunningProcess, rounds: int) -> None:
-    """The same send with MAILSTIFY_TELEMETRY=off and on (traces and metrics recorded, nothing
-    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset) on two stacks at once, into the same sink, `rounds`
-    times with the two modes swapping stacks each round.
+@dataclass(frozen=True)
+class Side:
+    """One of two stacks sending at once: its label, environment and interpreter (None: this one)."""
 
-    Why at once and not one after the other: this machine's speed drifts by more than telemetry
-    costs. In one-after-the-other runs every process, smtp-sink and PostgreSQL included, took up to
-    15% more CPU per email in one send than in the send before it, and eight sends (off, on, on,
+    label: str
+    env: dict[str, str]
+    python: str | None = None
+
+
+def telemetry_side_by_side(directory: Path, recipients: int, rounds: int) -> None:
+    """The same send with MAILSTIFY_TELEMETRY=off and on (traces and metrics recorded, nothing
+    exported: OTEL_EXPORTER_OTLP_ENDPOINT unset), side by side (see `side_by_side`)."""
+    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    off, on = Side("off", {"MAILSTIFY_TELEMETRY": "off"}), Side("on", {"MAILSTIFY_TELEMETRY": "on"})
+    rates = side_by_side(directory, recipients, rounds, (off, on))
+    print(f"on/off = {mean(rates['on']) / mean(rates['off']):.3f}")
+
+
+def checkouts_side_by_side(directory: Path, recipients: int, rounds: int, other: Path) -> None:
+    """This checkout's code against another checkout's (its own `.venv`, e.g. a `git worktree` of the
+    commit before a change, set up with `uv sync`), side by side (see `side_by_side`)."""
+    python = other / ".venv" / "bin" / "python"
+    if not python.is_file():
+        raise SystemExit(f"{python} is missing: run `uv sync --frozen` in {other} first")
+    rates = side_by_side(directory, recipients, rounds, (Side("this", {}), Side("other", {}, str(python))))
+    print(f"this/other = {mean(rates['this']) / mean(rates['other']):.3f} (other: {other})")
+
+
+def side_by_side(directory: Path, recipients: int, rounds: int, sides: tuple[Side, Side]) -> dict[str, list[float]]:
+    """The same send from two stacks at once, into the same sink, `rounds` times with the two sides
+    swapping ports each round; prints each round and the means, returns the rates by label.
+
+    Why at once and not one after the other: this machine's speed drifts by more than the changes
+    measured. In one-after-the-other runs every process, smtp-sink and PostgreSQL included, took up
+    to 15% more CPU per email in one send than in the send before it, and eight sends (off, on, on,
     off, twice) still gave on/off anywhere from 0.83 to 1.09. Two stacks sending at the same time
     share whatever the machine gives. Each rate counts up to the moment the first campaign is
     `sent`, the span in which both were running, so the one finishing later is not helped by having
     the machine to itself at the end."""
-    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    rates: dict[str, list[float]] = {"off": [], "on": []}
+    rates: dict[str, list[float]] = {side.label: [] for side in sides}
     for number in range(rounds):
-        modes = ("off", "on") if number % 2 == 0 else ("on", "off")
-        print(f"\nround {number + 1}: telemetry {modes[0]} on ports {PORTS.postgres}.., {modes[1]} on {TWIN_PORTS.postgres}..",
+        ordered = sides if number % 2 == 0 else sides[::-1]
+        print(f"\nround {number + 1}: {ordered[0].label} on ports {PORTS.postgres}.., {ordered[1].label} on {TWIN_PORTS.postgres}..",
               flush=True)  # fmt: skip
         run = directory / f"round-{number + 1}"
         with contextlib.ExitStack() as stacks:
-            sides = []
-            for ports, mailer_ports, mode in ((PORTS, MAILER_PORTS, modes[0]), (TWIN_PORTS, TWIN_MAILER_PORTS, modes[1])):
-                side_dir = run / mode
+            started = []
+            for ports, mailer_ports, side in ((PORTS, MAILER_PORTS, ordered[0]), (TWIN_PORTS, TWIN_MAILER_PORTS, ordered[1])):
+                side_dir = run / side.label
                 side_dir.mkdir(parents=True, mode=0o755)
                 for path in (run, side_dir):
                     path.chmod(0o755)  # PostgreSQL's unprivileged user must reach its data directory
-                stack = stacks.enter_context(BenchStack(side_dir, ports, {"MAILSTIFY_TELEMETRY": mode}))
+                stack = stacks.enter_context(BenchStack(side_dir, ports, side.env, side.python))
                 client = stacks.enter_context(start_platform(stack))
                 start_mailers(stack, E2E_REPLICAS, ports=mailer_ports)
                 list_id = prepare_list(stack, client, recipients)
-                sides.append((mode, client, create_campaign(client, list_id, f"bench {mode}")))
+                started.append((side.label, client, create_campaign(client, list_id, f"bench {side.label}")))
             print(f"sending to {recipients:,} from each stack, with {E2E_REPLICAS} mailer replicas each ...", flush=True)
-            round_rates, line = head_to_head(sides, timeout=120 + recipients / 50)
-            for mode, rate in round_rates.items():
-                rates[mode].append(rate)
+            round_rates, line = head_to_head(started, timeout=120 + recipients / 50)
+            for label, rate in round_rates.items():
+                rates[label].append(rate)
             print(line)
-    off, on = (sum(rates[m]) / len(rates[m]) for m in ("off", "on"))
-    print(f"\ntelemetry off: {' '.join(f'{r:,.0f}' for r in rates['off'])} emails/s (mean {off:,.0f}); "
-          f"on: {' '.join(f'{r:,.0f}' for r in rates['on'])} emails/s (mean {on:,.0f}); on/off = {on / off:.3f}")  # fmt: skip
+    print()
+    for label, values in rates.items():
+        print(f"{label}: {' '.join(f'{r:,.0f}' for r in values)} emails/s (mean {mean(values):,.0f})")
+    return rates
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def head_to_head(sides: list[tuple[str, httpx.Client, str]], timeout: float) -> tuple[dict[str, float], str]:
