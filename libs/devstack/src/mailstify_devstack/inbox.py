@@ -172,7 +172,18 @@ class Mailbox:
 # --- SMTP ----------------------------------------------------------------------------------------
 
 
-class _CaptureHandler:
+class AdvertisesPipelining:
+    """An aiosmtpd handler mixin: EHLO offers PIPELINING (RFC 2920), as Postfix and most relays do.
+    aiosmtpd reads commands one line at a time, so it serves a pipelined group as it is; it only
+    does not say so, and the mailer pipelines only where the server says so."""
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:  # fmt: skip
+        session.host_name = hostname  # what aiosmtpd does itself when no hook is set
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+class _CaptureHandler(AdvertisesPipelining):
     """aiosmtpd handler: accept every message for every recipient and keep it."""
 
     def __init__(self, mailbox: Mailbox):

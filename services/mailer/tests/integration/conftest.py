@@ -19,6 +19,7 @@ from nats.js.errors import NotFoundError
 
 from mailstify_contracts import CampaignContent, DeliverEmail, Recipient, subjects, topology
 from mailstify_devstack import nats as devstack_nats
+from mailstify_devstack.inbox import AdvertisesPipelining
 from mailstify_devstack.inprocess import running_service, stream_events, until
 from mailstify_devstack.nats import NatsServer
 from mailstify_messaging import OutgoingMessage, connect, ensure_topology, publish_many
@@ -132,8 +133,9 @@ async def start_mailer(mailer_nats, fresh_database) -> AsyncIterator[Callable[..
 
 
 @dataclass
-class ScriptedHandler:
-    """aiosmtpd handler: answers RCPT per address from a script of replies, then accepts."""
+class ScriptedHandler(AdvertisesPipelining):
+    """aiosmtpd handler: answers RCPT per address from a script of replies, then accepts; offers
+    PIPELINING, so the mailer writes MAIL, RCPT and DATA at once (test_smtp_outcomes' servers do not)."""
 
     replies: dict[str, list[str]] = field(default_factory=dict)
     received: list[tuple[str, bytes]] = field(default_factory=list)

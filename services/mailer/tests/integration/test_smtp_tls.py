@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mailstify_devstack.inbox import AdvertisesPipelining
+
 from mailer.adapters.smtp_pool import SmtpPool
 from mailer.config import Settings
 from mailer.domain.model import SmtpAttempt, SmtpPhase
@@ -81,8 +83,9 @@ class Received:
 
 
 @dataclass
-class RecordingHandler:
-    """Accepts everything; records each message with its session (client port, TLS, login)."""
+class RecordingHandler(AdvertisesPipelining):
+    """Accepts everything; records each message with its session (client port, TLS, login). Offers
+    PIPELINING, so the mailer's pipelined transactions run over TLS here."""
 
     received: list[Received] = field(default_factory=list)
     # Per session (client address): the mechanism and login it authenticated with.

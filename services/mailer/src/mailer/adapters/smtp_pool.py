@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib.protocol import PERIOD_REGEX
+from aiosmtplib.response import SMTPResponse
 from aiosmtplib.typing import SMTPStatus
 from opentelemetry import trace
 
@@ -21,6 +21,7 @@ from ..config import Settings
 from ..domain.model import SmtpAttempt, SmtpPhase
 from ..service_layer.metrics import timed_smtp
 from ..service_layer.ports import OutgoingMail
+from .smtp_session import SmtpSession
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,26 @@ _DROPPED = (aiosmtplib.SMTPServerDisconnected, ConnectionError)
 
 @dataclass
 class _Connection:
+    # Opens sessions (greeting, EHLO, TLS, AUTH); the open session's transactions are `session`'s.
     smtp: aiosmtplib.SMTP
+    session: SmtpSession | None = None
     last_used: float = 0.0
     # Transactions started on the current session.
     messages: int = 0
+    # The last transaction was refused mid-envelope: RSET before the next one.
+    needs_reset: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.session is not None and self.session.is_open
+
+    def discard(self) -> None:
+        """Close the session; the next transaction opens a new one."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        self.smtp.close()  # aiosmtplib forgets the session it opened (and its connect lock)
+        self.needs_reset = False
 
 
 class SmtpPool:
@@ -61,8 +78,6 @@ class SmtpPool:
         }
         self._timeout = settings.smtp_timeout
         self._max_messages = settings.smtp_max_messages_per_connection
-        # Connections whose last envelope was refused half-way: RSET before their next transaction.
-        self._pending_resets: set[aiosmtplib.SMTP] = set()
         self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
         for _ in range(settings.smtp_pool_size):
             self._idle.put_nowait(_Connection(aiosmtplib.SMTP(**self._options)))
@@ -94,10 +109,9 @@ class SmtpPool:
             self._idle.put_nowait(connection)
 
     async def _transaction(self, connection: _Connection, mail: OutgoingMail) -> SmtpAttempt:
-        """One transaction, step by step, so that every reply (or its absence) is known with the
-        phase it ended in: aiosmtplib's `sendmail` hides whether the content had been written when a
-        timeout or disconnect struck, and only then is the outcome unknown (ARCHITECTURE §6 rule 4)."""
-        smtp = connection.smtp
+        """One transaction, so that every reply (or its absence) is known with the phase it ended
+        in: aiosmtplib's `sendmail` hides whether the content had been written when a timeout or
+        disconnect struck, and only then is the outcome unknown (ARCHITECTURE §6 rule 4)."""
         phase = SmtpPhase.SESSION
         try:
             async with asyncio.timeout(self._timeout):
@@ -105,107 +119,118 @@ class SmtpPool:
                 # CRLF line endings already (the port's contract): normalising 10 KB per message was
                 # 5% of the mailer's CPU.
                 phase = SmtpPhase.MAIL
-                await self._mail_from(connection, mail.mail_from, len(mail.data))
-                phase = SmtpPhase.RCPT
-                await smtp.rcpt(mail.rcpt_to)
-                phase = SmtpPhase.DATA
-                start = await smtp.execute_command(b"DATA")
-                if start.code != SMTPStatus.start_input:
-                    raise aiosmtplib.SMTPDataError(start.code, start.message)
-                protocol = smtp.protocol
-                if protocol is None:
+                session, replies = await self._envelope(connection, mail)
+                for phase, reply, accepted in zip(_ENVELOPE_PHASES, replies, _ENVELOPE_ACCEPTED, strict=False):
+                    if reply.code not in accepted:
+                        return await self._refused_envelope(connection, phase, reply, replies)
+                if len(replies) < len(_ENVELOPE_PHASES):  # all accepted, then the server hung up
+                    phase = _ENVELOPE_PHASES[len(replies)]
                     raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-                # The content as aiosmtplib's `data()` writes it: dot-stuffed, ended by a lone dot.
-                # `write` only buffers (it raises, before anything went out, if the connection is
-                # gone); from here on the server may have the whole message. No await between write and read_response: the reply cannot come unexpected.
-                protocol.write(PERIOD_REGEX.sub(b"..", mail.data) + b".\r\n")
+                session.write_content(mail.data)
                 phase = SmtpPhase.DATA_SENT
-                final = await protocol.read_response(timeout=self._timeout)
+                final = await session.reply()
             if final.code != SMTPStatus.completed:
-                return self._refused(smtp, phase, final.code, final.message, reset=False)
+                return self._refused(connection, phase, final.code, final.message, reset=False)
             return SmtpAttempt(code=final.code, reply=final.message, phase=phase)
         except _SESSION_ERRORS as exc:
             # Refused at greeting, EHLO, STARTTLS or login: the server or our configuration is at
             # fault, not this recipient, so this must never count as the recipient's 5xx.
-            self._discard(smtp)
+            connection.discard()
             return SmtpAttempt(code=exc.code, reply=exc.message, phase=SmtpPhase.SESSION)
         except aiosmtplib.SMTPResponseException as exc:
-            # A reply refusing MAIL FROM, RCPT TO or DATA: the envelope is reset for the next message.
-            return self._refused(smtp, phase, exc.code, exc.message, reset=phase is not SmtpPhase.DATA_SENT)
+            # Another refusal while the session was being opened (e.g. of STARTTLS).
+            connection.discard()
+            return SmtpAttempt(code=exc.code, reply=exc.message, phase=phase)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Connection refused / lost / timed out: the session's state is unknown, start afresh.
             # After the content was written this is an unknown outcome (phase DATA_SENT).
-            self._discard(smtp)
+            connection.discard()
             return SmtpAttempt(code=None, reply=f"{type(exc).__name__}: {exc}".strip(": "), phase=phase)
 
-    async def _mail_from(self, connection: _Connection, sender: str, size: int) -> None:
-        smtp = connection.smtp
+    async def _envelope(self, connection: _Connection, mail: OutgoingMail) -> tuple[SmtpSession, tuple[SMTPResponse, ...]]:
         reused = connection.messages > 0
         connection.messages += 1
+        session = _open(connection)
         try:
-            await smtp.mail(sender, options=_size_option(smtp, size))
+            return session, await session.envelope(mail.mail_from, mail.rcpt_to, len(mail.data))
         except _DROPPED:
             if not reused:
                 raise
-            # Nothing of this message reached the server: open a new session and start again.
-            log.info("SMTP session closed by the server while idle; reconnecting")
-            self._discard(smtp)
-            await self._connect(connection)
-            connection.messages = 1
-            await smtp.mail(sender, options=_size_option(smtp, size))
+        # The server closed the session while it was idle, and nothing of this message reached
+        # it (no content is written before DATA's 354): open a new session and start again.
+        log.info("SMTP session closed by the server while idle; reconnecting")
+        connection.discard()
+        await self._connect(connection)
+        connection.messages = 1
+        session = _open(connection)
+        return session, await session.envelope(mail.mail_from, mail.rcpt_to, len(mail.data))
 
-    def _refused(self, smtp: aiosmtplib.SMTP, phase: SmtpPhase, code: int, message: str, reset: bool) -> SmtpAttempt:
+    async def _refused_envelope(
+        self, connection: _Connection, phase: SmtpPhase, reply: SMTPResponse, replies: tuple[SMTPResponse, ...]
+    ) -> SmtpAttempt:
+        """MAIL FROM, RCPT TO or DATA refused: the recipient's outcome is that reply. A pipelined DATA
+        the server accepted although the envelope failed gets an empty content, which it refuses or
+        drops for want of recipients; the envelope is reset before the next message."""
+        if len(replies) == 3 and replies[2].code == SMTPStatus.start_input:
+            session = _open(connection)
+            session.write_content(b"")
+            await session.reply()
+        return self._refused(connection, phase, reply.code, reply.message, reset=True)
+
+    def _refused(self, connection: _Connection, phase: SmtpPhase, code: int, message: str, reset: bool) -> SmtpAttempt:
         if code in _CLOSING_CODES:
-            self._discard(smtp)
+            connection.discard()
         elif reset:
-            self._pending_resets.add(smtp)
+            connection.needs_reset = True
         return SmtpAttempt(code=code, reply=message, phase=phase)
 
     async def _ensure_connected(self, connection: _Connection) -> None:
-        smtp = connection.smtp
-        if smtp in self._pending_resets:
+        if connection.is_open and connection.needs_reset:
             # The previous transaction on this connection was refused mid-envelope.
-            self._pending_resets.discard(smtp)
-            if smtp.is_connected:
-                try:
-                    await smtp.rset()
-                except (aiosmtplib.SMTPException, OSError):
-                    self._discard(smtp)
-        if smtp.is_connected and time.monotonic() - connection.last_used > STALE_AFTER_SECONDS:
-            try:
-                await smtp.noop()
-            except (aiosmtplib.SMTPException, OSError):
-                self._discard(smtp)
-        if smtp.is_connected and self._max_messages is not None and connection.messages >= self._max_messages:
+            connection.needs_reset = False
+            await self._probe(connection, b"RSET")
+        if connection.is_open and time.monotonic() - connection.last_used > STALE_AFTER_SECONDS:
+            await self._probe(connection, b"NOOP")
+        if connection.is_open and self._max_messages is not None and connection.messages >= self._max_messages:
             # Servers drop a session after so many messages: leave before they do, politely.
-            try:
-                await smtp.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
-            self._discard(smtp)
-        if not smtp.is_connected:
+            await self._probe(connection, b"QUIT")
+            connection.discard()
+        if not connection.is_open:
+            connection.discard()
             await self._connect(connection)
 
     @staticmethod
-    async def _connect(connection: _Connection) -> None:
-        await connection.smtp.connect()
-        connection.messages = 0
+    async def _probe(connection: _Connection, verb: bytes) -> None:
+        """A command whose failure only means the session is done with: a new one is opened."""
+        try:
+            reply = await _open(connection).command(verb)
+        except (aiosmtplib.SMTPException, OSError):
+            connection.discard()
+            return
+        if reply.code != SMTPStatus.completed and verb != b"QUIT":
+            connection.discard()
 
     @staticmethod
-    def _discard(smtp: aiosmtplib.SMTP) -> None:
-        if smtp.is_connected:
-            smtp.close()
+    async def _connect(connection: _Connection) -> None:
+        connection.session = await SmtpSession.open(connection.smtp)
+        connection.messages = 0
 
     async def aclose(self) -> None:
         while not self._idle.empty():
-            smtp = self._idle.get_nowait().smtp
-            if smtp.is_connected:
+            connection = self._idle.get_nowait()
+            if connection.is_open:
                 try:
-                    await asyncio.wait_for(smtp.quit(), 2)
+                    await asyncio.wait_for(_open(connection).command(b"QUIT"), 2)
                 except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                    smtp.close()
+                    pass
+            connection.discard()
 
 
-def _size_option(smtp: aiosmtplib.SMTP, size: int) -> list[str]:
-    # RFC 1870 (as aiosmtplib's sendmail): the octets with CRLF line endings.
-    return [f"size={size}"] if smtp.supports_extension("size") else []
+_ENVELOPE_PHASES = (SmtpPhase.MAIL, SmtpPhase.RCPT, SmtpPhase.DATA)
+_ENVELOPE_ACCEPTED = ((SMTPStatus.completed,), (SMTPStatus.completed, SMTPStatus.will_forward), (SMTPStatus.start_input,))
+
+
+def _open(connection: _Connection) -> SmtpSession:
+    if connection.session is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    return connection.session

@@ -14,6 +14,7 @@ another replica holds is retried after its lease, and a row whose mailer died mi
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -81,7 +82,7 @@ class DeliveryTask:
     attempt: int
     last_attempt: bool
 
-    @property
+    @functools.cached_property  # asked a dozen times per delivery: built once
     def key(self) -> DeliveryKey:
         return DeliveryKey(self.event.campaign_id, self.event.recipient.subscriber_id)
 
