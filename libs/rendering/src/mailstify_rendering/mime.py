@@ -245,7 +245,13 @@ def wire_body(text: str) -> bytes:
     """A part's content as it goes on the wire before transfer encoding, i.e. what a reader decodes:
     UTF-8, the same line normalisation as the email package (bytes.splitlines, CRLF, trailing line
     break). Previews serve exactly these bytes."""
-    return CRLF.join(text.encode("utf-8").splitlines()) + CRLF
+    return _wire_lines(text)[1]
+
+
+def _wire_lines(text: str) -> tuple[list[bytes], bytes]:
+    """`wire_body`, and its lines without their line breaks."""
+    lines = text.encode("utf-8").splitlines()
+    return lines, CRLF.join(lines) + CRLF
 
 
 SEVEN_BIT = b"7bit"
@@ -261,8 +267,7 @@ def encoded_part(text: str, boundary: bytes) -> tuple[bytes, bytes]:
     and "=_" never occurs in its output). Most
     campaign HTML is the first, and checking costs a third of encoding (~20 µs against ~60 µs for
     8 KB, 5% of a mailer's CPU)."""
-    lines = text.encode("utf-8").splitlines()
-    data = CRLF.join(lines) + CRLF
+    lines, data = _wire_lines(text)
     if (
         data.isascii()
         and b" \r\n" not in data

@@ -21,7 +21,7 @@ from ..config import Settings
 from ..domain.model import SmtpAttempt, SmtpPhase
 from ..service_layer.metrics import timed_smtp
 from ..service_layer.ports import OutgoingMail
-from .smtp_session import SmtpSession
+from .smtp_session import ENVELOPE_ACCEPTED, SmtpSession
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class SmtpPool:
                 # 5% of the mailer's CPU.
                 phase = SmtpPhase.MAIL
                 session, replies = await self._envelope(connection, mail)
-                for phase, reply, accepted in zip(_ENVELOPE_PHASES, replies, _ENVELOPE_ACCEPTED, strict=False):
+                for phase, reply, accepted in zip(_ENVELOPE_PHASES, replies, ENVELOPE_ACCEPTED, strict=False):
                     if reply.code not in accepted:
                         return await self._refused_envelope(connection, phase, reply, replies)
                 if len(replies) < len(_ENVELOPE_PHASES):  # all accepted, then the server hung up
@@ -171,7 +171,7 @@ class SmtpPool:
         """MAIL FROM, RCPT TO or DATA refused: the recipient's outcome is that reply. A pipelined DATA
         the server accepted although the envelope failed gets an empty content, which it refuses or
         drops for want of recipients; the envelope is reset before the next message."""
-        if len(replies) == 3 and replies[2].code == SMTPStatus.start_input:
+        if len(replies) == len(_ENVELOPE_PHASES) and replies[-1].code == SMTPStatus.start_input:
             session = _open(connection)
             session.write_content(b"")
             await session.reply()
@@ -226,8 +226,8 @@ class SmtpPool:
             connection.discard()
 
 
+# The phase each reply of `SmtpSession.envelope` ends, as ENVELOPE_ACCEPTED orders them.
 _ENVELOPE_PHASES = (SmtpPhase.MAIL, SmtpPhase.RCPT, SmtpPhase.DATA)
-_ENVELOPE_ACCEPTED = ((SMTPStatus.completed,), (SMTPStatus.completed, SMTPStatus.will_forward), (SMTPStatus.start_input,))
 
 
 def _open(connection: _Connection) -> SmtpSession:

@@ -16,7 +16,14 @@ import collections
 import aiosmtplib
 from aiosmtplib.protocol import COMMAND_INJECTION_REGEX, PERIOD_REGEX
 from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import SMTPStatus
 
+# The replies that accept MAIL FROM, RCPT TO and DATA, in that order; any other refuses it.
+ENVELOPE_ACCEPTED = (
+    (SMTPStatus.completed,),
+    (SMTPStatus.completed, SMTPStatus.will_forward),
+    (SMTPStatus.start_input,),
+)
 # RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets; a server's multi-line reply a few of them.
 _MAX_REPLY_BYTES = 64 * 1024
 
@@ -160,7 +167,7 @@ class SmtpSession:
             self._write(mail + rcpt + b"DATA\r\n")
             return tuple(await self._replies.read(3, partial=True))
         replies: list[SMTPResponse] = []
-        for line, accepted in ((mail, (250,)), (rcpt, (250, 251)), (b"DATA\r\n", (354,))):
+        for line, accepted in zip((mail, rcpt, b"DATA\r\n"), ENVELOPE_ACCEPTED, strict=True):
             self._write(line)
             (reply,) = await self._replies.read(1)
             replies.append(reply)
