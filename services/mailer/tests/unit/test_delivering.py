@@ -28,8 +28,12 @@ LEASE = 60.0
 
 
 class World:
-    def __init__(self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE, wave_size: int = 1):
-        self.ledger = FakeLedger()
+    def __init__(
+        self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE, wave_size: int = 1, ledger: FakeLedger | None = None
+    ):
+        self.ledger = ledger or FakeLedger()
+        self.now = 0.0
+        self.pauses: list[float] = []
         self.uow = FakeMailerUnitOfWork(self.ledger)
         self.store = FakeContentStore({"c1": CONTENT})
         self.sender = FakeSender()
@@ -43,7 +47,13 @@ class World:
                 retry_schedule=retry_schedule,
             ),
             control=self.control,
+            clock=lambda: self.now,
+            sleep=self._pause,
         )
+
+    async def _pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
 
     async def deliver(self, *tasks: DeliveryTask) -> list[Settlement]:
         return await self.service.deliver(list(tasks))
@@ -225,3 +235,50 @@ async def test_a_claim_taken_over_by_another_replica_is_not_sent(world):
     assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com"]
     assert world.status("2") is Status.CLAIMED  # the other replica's claim, untouched
+
+
+class DatabaseAway(FakeLedger):
+    """A ledger whose database is unreachable for the first `failures` tries of one statement."""
+
+    def __init__(self, statement: str, failures: float):
+        super().__init__()
+        self.failing, self.failures = statement, failures
+
+    def _reach(self, statement: str) -> None:
+        if statement == self.failing and self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("connection refused")
+
+    async def claim(self, *args):
+        self._reach("claim")
+        return await super().claim(*args)
+
+    async def settle_wave(self, *args):
+        self._reach("settle_wave")
+        return await super().settle_wave(*args)
+
+
+async def test_a_database_down_at_the_claim_holds_the_batch_until_it_is_back_without_using_up_a_delivery():
+    # Put back at once, the batch would come round again within a second and use up its deliveries
+    # while the database is down.
+    world = World(ledger=DatabaseAway("claim", failures=2))
+    assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
+    assert world.pauses == [0.5, 1.0]
+    assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com", "s2@example.com"]
+    assert [world.status("1"), world.status("2")] == [Status.SENT, Status.SENT]
+
+
+async def test_outcomes_of_mail_already_sent_wait_for_the_database_to_come_back():
+    world = World(ledger=DatabaseAway("settle_wave", failures=3))
+    assert await world.deliver(task("1")) == [ACK]
+    assert world.pauses == [0.5, 1.0, 1.5]
+    assert len(world.sender.sent) == 1 and world.status("1") is Status.SENT
+    assert [type(e) for e, _, _ in world.events] == [DeliverySucceeded]
+
+
+async def test_a_database_away_longer_than_the_patience_fails_the_batch_so_it_is_redelivered():
+    world = World(ledger=DatabaseAway("claim", failures=float("inf")))
+    with pytest.raises(ConnectionError):
+        await world.deliver(task("1"))
+    assert sum(world.pauses) >= 120.0 and max(world.pauses) == 5.0
+    assert world.sender.sent == []

@@ -71,8 +71,8 @@ async def record_deferrals(uow: CampaignUnitOfWork, deferrals: list[tuple[str, s
     """(account_id, campaign_id, note) of delivery-path problems: shown as the campaign's `last_error`
     while it is sending; the latest note per campaign wins."""
     latest: dict[tuple[str, str], str] = {}
-    for account_id, campaign_id, note in deferrals:
-        latest[(account_id, campaign_id)] = note
+    for account_id, campaign_id, last_error in deferrals:
+        latest[(account_id, campaign_id)] = last_error
     if not latest:
         return
     now = utcnow()

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
+from typing import TypeVar
 
 
 from mailstify_contracts import (
@@ -59,11 +60,14 @@ from ..ports import (
     RecordedOutcome,
     Report,
     Sender,
+    SettledWave,
 )
 from ..smtp_tracing import record_replies, smtp_span
 from .holds import HoldService
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Waves in flight at once: one on the wire while the other commits.
 LANES = 2
@@ -150,6 +154,7 @@ class DeliveryService:
         control: CampaignControl,
         clock: Callable[[], float] = time.monotonic,
         admit: Callable[[list[OutgoingMail]], Awaitable[None]] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self._unit_of_work = unit_of_work
         self._campaigns = campaigns
@@ -158,6 +163,7 @@ class DeliveryService:
         self._control = control
         self.holds = HoldService(unit_of_work, control)
         self._clock = clock
+        self._sleep = sleep
         # The shared send rate limit (None: unlimited), waited for before a wave is marked `sending`:
         # a claim waiting for its token is not on the wire, so a crash then leaves it to another replica.
         self._admit = admit
@@ -252,16 +258,23 @@ class DeliveryService:
             for t in tasks
         ]
         by_key = {t.key: t for t in tasks}
-        async with self._unit_of_work() as uow:
-            claims = {c.key: c for c in await uow.deliveries.claim(requests, self._policy.lease_seconds)}
-            # An abandoned send is reported in the same transaction that records it `unknown`.
-            for claim in claims.values():
-                if claim.state is ClaimState.ABANDONED:
-                    event = by_key[claim.key].event
-                    outcome = Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
-                    uow.emit(*result_event(event, outcome, message_id=""))
-            await uow.commit()
-        return claims
+
+        async def claim() -> dict[DeliveryKey, Claim]:
+            async with self._unit_of_work() as uow:
+                claims = {c.key: c for c in await uow.deliveries.claim(requests, self._policy.lease_seconds)}
+                # An abandoned send is reported in the same transaction that records it `unknown`.
+                for claim in claims.values():
+                    if claim.state is ClaimState.ABANDONED:
+                        event = by_key[claim.key].event
+                        outcome = Outcome(Status.UNKNOWN, reason=OUTCOME_UNKNOWN_REASON, permanent=False)
+                        uow.emit(*result_event(event, outcome, message_id=""))
+                await uow.commit()
+            return claims
+
+        # A batch put back at once would come round again in a second and use up its deliveries while
+        # the database is down: they would end `failed` without an attempt. Held here (the consumer
+        # keeps it in progress), it goes out once the database is back.
+        return await self._patiently("claiming deliveries", claim)
 
     def _build(
         self, wave: list[DeliveryTask], campaigns: dict[str, PreparedCampaign | Unavailable]
@@ -317,35 +330,49 @@ class DeliveryService:
             return set()
         rows = [RecordedOutcome(t.key, batch.claims[t.key].attempts, o, self._report(t, o, batch)) for t, o in outcomes]
         marks = [HeldClaim(t.key, batch.claims[t.key].attempts) for t in to_mark]
-        deadline = self._clock() + self._policy.record_patience_seconds
-        try_number = 0
-        while True:
-            try_number += 1
-            deferred: dict[str, DeliveryDeferred] = {}
+        deferred: dict[str, DeliveryDeferred] = {}
+
+        async def settle_wave() -> SettledWave:
+            nonlocal deferred
+            deferred = {}
             try:
                 async with self._unit_of_work() as uow:
                     settled = await uow.deliveries.settle_wave(rows, marks, self._policy.sending_lease_seconds)
-                    recorded, marked = settled.recorded, settled.marked
-                    deferred = self._emit_deferrals(uow, outcomes, recorded, batch)
+                    deferred = self._emit_deferrals(uow, outcomes, settled.recorded, batch)
                     batch.waiting.difference_update(t.key for t in to_mark)
                     if self._clock() - batch.claimed_at > self._policy.lease_seconds / 2 and batch.waiting:
                         still_waiting = [HeldClaim(k, batch.claims[k].attempts) for k in batch.waiting]
                         await uow.deliveries.extend_claims(still_waiting, self._policy.lease_seconds)
                         batch.claimed_at = self._clock()
                     await uow.commit()
-                break
             except Exception:
                 batch.deferred.difference_update(deferred)  # not told after all: the retry tells them
-                if self._clock() >= deadline:
-                    raise
-                log.warning("recording outcomes failed (try %d); retrying", try_number, exc_info=try_number == 1)
-                await asyncio.sleep(min(0.5 * try_number, 5.0))
+                raise
+            return settled
+
+        settled = await self._patiently("recording outcomes", settle_wave)
+        recorded, marked = settled.recorded, settled.marked
         for event in deferred.values():
             log.warning("deliveries of campaign %s deferred: %s", event.campaign_id, event.reason)
         record_outcomes((t.event.recipient.email, o) for t, o in outcomes if t.key in recorded)
         for task, outcome in outcomes:
             await batch.settle(task, self._settlement(task, outcome, task.key in recorded))
         return marked
+
+    async def _patiently(self, what: str, transaction: Callable[[], Awaitable[T]]) -> T:
+        """Run `transaction`, trying again while the database is away, for up to
+        `record_patience_seconds`."""
+        deadline = self._clock() + self._policy.record_patience_seconds
+        try_number = 0
+        while True:
+            try_number += 1
+            try:
+                return await transaction()
+            except Exception:
+                if self._clock() >= deadline:
+                    raise
+                log.warning("%s failed (try %d); retrying", what, try_number, exc_info=try_number == 1)
+                await self._sleep(min(0.5 * try_number, 5.0))
 
     @staticmethod
     def _report(task: DeliveryTask, outcome: Outcome, batch: _Batch) -> Report | None:
