@@ -17,6 +17,8 @@ from mailstify_rendering import (
     validate_campaign,
 )
 
+from mailstify_rendering.environment import LimitExceeded, render_budget
+
 from .conftest import URL, content
 
 JANE = Recipient(subscriber_id="1", email="jane@example.com", first_name="Jane")
@@ -95,6 +97,20 @@ def test_the_deadline_is_checked_inside_loops():
     error = refused("{% for a in range(10**6) %}{% for b in range(10**6) %}{% endfor %}{% endfor %}", limits)
     assert time.monotonic() - started < 0.5
     assert error.reason == "rendering one email may take at most 0.05 s"
+
+
+def test_the_time_limit_counts_the_renders_work_not_a_pause_of_its_process():
+    # A mailer descheduled on a busy machine, or paused by a profiler, mid-render: its recipient's
+    # email is rendered all the same (it used to fail for good).
+    limits = RenderLimits(max_seconds=0.05)
+    with render_budget(limits) as budget:
+        time.sleep(0.1)
+        budget.check_time()
+        busy_until = time.thread_time() + 0.06
+        while time.thread_time() < busy_until:
+            pass
+        with pytest.raises(LimitExceeded, match="at most 0.05 s"):
+            budget.check_time()
 
 
 def test_output_size_is_bounded():

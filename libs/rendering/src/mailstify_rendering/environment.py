@@ -7,8 +7,8 @@ can express may run for long or build something huge:
   globals exist (an unknown filter is a compile error, wherever it is); `{% autoescape %}`,
   recursive loops, `{% include %}`/`{% extends %}`/`{% import %}`/`{% block %}` are refused;
 * at render time, per render (one budget in a ContextVar): every `{% for %}` iteration and every macro
-  call counts against `max_iterations`; a wall-clock deadline (`max_seconds`) is checked at each of
-  those, at every expression output and between output chunks; the output (and everything produced on
+  call counts against `max_iterations`; a time limit (`max_seconds` of the rendering thread's CPU) is
+  checked at each of those, at every expression output and between output chunks; the output (and everything produced on
   the way, captured blocks included) is at most `max_output` characters; `range()` is capped, and the
   operators and filters that can amplify a value (`*`, `**`, `+`, `~`, `join`, `replace`, `center`,
   `indent`, `batch`, ...) are bounded.
@@ -67,7 +67,7 @@ class LimitExceeded(SecurityError):
 @dataclass(frozen=True)
 class RenderLimits:
     max_iterations: int = 10_000  # loop iterations + macro calls, across one render
-    max_seconds: float = 0.25  # wall clock per render
+    max_seconds: float = 0.25  # CPU time of the rendering thread per render
     max_output: int = 2_000_000  # characters of output per render (and of everything produced on the way)
     max_nesting: int = 10  # nesting depth of block statements, checked at compile time
     max_range: int = 10_000  # items one range() may produce
@@ -85,13 +85,14 @@ DEFAULT_LIMITS = RenderLimits()
 
 
 class Budget:
-    __slots__ = ("limits", "steps", "produced", "deadline")
+    __slots__ = ("limits", "steps", "produced", "deadline", "cpu_started")
 
     def __init__(self, limits: RenderLimits):
         self.limits = limits
         self.steps = 0
         self.produced = 0
         self.deadline = time.monotonic() + limits.max_seconds
+        self.cpu_started = time.thread_time()
 
     def step(self, literal: int, what: str) -> None:
         self.steps += 1
@@ -107,7 +108,11 @@ class Budget:
             raise LimitExceeded(f"the email would be longer than {self.limits.max_output} characters")
 
     def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
+        # The limit is on the work a template makes, so it counts the thread's CPU time: by the wall
+        # clock, a process descheduled on a busy machine (or paused by a profiler) mid-render failed
+        # a recipient's email for good. The wall clock, ~10 times cheaper to read, rules out the
+        # renders that cannot have used their time yet (nearly all of them).
+        if time.monotonic() > self.deadline and time.thread_time() - self.cpu_started > self.limits.max_seconds:
             raise LimitExceeded(f"rendering one email may take at most {self.limits.max_seconds:g} s")
 
 
