@@ -27,7 +27,7 @@ import contextvars
 import functools
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -462,6 +462,34 @@ def _finalize(eval_ctx: Any, value: Any) -> Any:
     return value
 
 
+class MergeFields:
+    """A read-only bag of merge values. Attribute and item access both give the value, so an
+    attribute named like a dict method (`items`, `keys`) still means the subscriber's value."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]):
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("merge fields are read-only")
+
+    def __str__(self) -> str:
+        return ""
+
+
+_MISSING = object()
+
+
 # --- the environment -------------------------------------------------------------------------------
 
 
@@ -548,6 +576,12 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is MergeFields and not attribute.startswith("_"):
+            # A merge value by its key: the bag holds plain data (str, numbers, lists, bags) and has
+            # no public attribute of its own, so the sandbox's checks, a third of rendering an email,
+            # would find nothing to refuse. Names with an underscore still go through them.
+            value = obj._values.get(attribute, _MISSING)
+            return self.undefined(obj=obj, name=attribute) if value is _MISSING else value
         return super().getattr(plain(obj), attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:

@@ -24,6 +24,7 @@ from mailstify_contracts import CampaignContent, Recipient
 from .environment import (
     DEFAULT_LIMITS,
     BoundedEnvironment,
+    MergeFields,
     RenderError,
     RenderLimits,
     environment,
@@ -37,31 +38,6 @@ from .text import html_to_text
 UNSUBSCRIBE_VARIABLE = "unsubscribe_url"
 HTML_FOOTER = '<p style="font-size:12px;color:#666666"><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
 TEXT_FOOTER = "\n\n--\nUnsubscribe: {{ unsubscribe_url }}\n"
-
-
-class MergeFields:
-    """A read-only bag of merge values. Attribute and item access both give the value, so an
-    attribute named like a dict method (`items`, `keys`) still means the subscriber's value."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, Any]):
-        object.__setattr__(self, "_values", values)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("merge fields are read-only")
-
-    def __str__(self) -> str:
-        return ""
 
 
 def _merge_value(value: Any) -> Any:
