@@ -8,8 +8,8 @@ can express may run for long or build something huge:
   recursive loops, `{% include %}`/`{% extends %}`/`{% import %}`/`{% block %}` are refused;
 * at render time, per render (one budget in a ContextVar): every `{% for %}` iteration and every macro
   call counts against `max_iterations`; a time limit (`max_seconds` of the rendering thread's CPU) is
-  checked at each of those, at every expression output and between output chunks; the output (and everything produced on
-  the way, captured blocks included) is at most `max_output` characters; `range()` is capped, and the
+  checked at each of those, at every expression output and between output chunks; the output (and
+  everything produced on the way, captured blocks included) is at most `max_output` characters; `range()` is capped, and the
   operators and filters that can amplify a value (`*`, `**`, `+`, `~`, `join`, `replace`, `center`,
   `indent`, `batch`, ...) are bounded.
 

@@ -259,7 +259,7 @@ class DeliveryService:
         ]
         by_key = {t.key: t for t in tasks}
 
-        async def claim() -> dict[DeliveryKey, Claim]:
+        async def claim_batch() -> dict[DeliveryKey, Claim]:
             async with self._unit_of_work() as uow:
                 claims = {c.key: c for c in await uow.deliveries.claim(requests, self._policy.lease_seconds)}
                 # An abandoned send is reported in the same transaction that records it `unknown`.
@@ -274,7 +274,7 @@ class DeliveryService:
         # A batch put back at once would come round again in a second and use up its deliveries while
         # the database is down: they would end `failed` without an attempt. Held here (the consumer
         # keeps it in progress), it goes out once the database is back.
-        return await self._patiently("claiming deliveries", claim)
+        return await self._patiently("claiming deliveries", claim_batch)
 
     def _build(
         self, wave: list[DeliveryTask], campaigns: dict[str, PreparedCampaign | Unavailable]
