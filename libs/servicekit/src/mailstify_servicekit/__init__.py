@@ -14,7 +14,7 @@ from .params import PageCursor, PageLimit
 from .runtime import Connections, MessageLoop, Runtime, ServiceSpec, Wiring
 from .settings import ServiceSettings
 from .text import RequestModel
-from .unit_of_work import UnitOfWork
+from .unit_of_work import SingleStatementUnitOfWork, UnitOfWork
 
 __all__ = [
     "ACCOUNT_HEADER",
@@ -40,6 +40,7 @@ __all__ = [
     "ServiceSpec",
     "TOKEN_HEADER",
     "Unauthorized",
+    "SingleStatementUnitOfWork",
     "UnitOfWork",
     "UpstreamUnavailable",
     "Wiring",

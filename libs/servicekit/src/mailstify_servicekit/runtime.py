@@ -34,7 +34,7 @@ from .settings import ServiceSettings
 from .metrics import QueueGauges
 from .periodic import PeriodicLoop
 from .telemetry import INSTANCE_ID, instrument_engine, telemetry_enabled
-from .unit_of_work import UnitOfWork
+from .unit_of_work import SingleStatementUnitOfWork, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class Connections:
     js: JetStreamContext
     # A new transaction (+ outbox) on the service's database: wrap it in the service's unit of work.
     new_transaction: Callable[[], UnitOfWork]
+    # The same for a change made by one statement, which is then its own transaction (autocommit).
+    new_single_statement: Callable[[], UnitOfWork]
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Runtime(Generic[D]):
     spec: ServiceSpec[D]
     engine: AsyncEngine
     sessions: async_sessionmaker
+    # On the same pool, in autocommit (SingleStatementUnitOfWork).
+    autocommit_sessions: async_sessionmaker
     nc: Client | None = None
     js: JetStreamContext | None = None
     relay: OutboxRelay | None = None
@@ -111,7 +115,12 @@ class Runtime(Generic[D]):
     def create(cls, spec: ServiceSpec[D]) -> Runtime[D]:
         engine = create_engine(spec.settings.database_url)
         instrument_engine(engine)
-        return cls(spec=spec, engine=engine, sessions=session_factory(engine))
+        return cls(
+            spec=spec,
+            engine=engine,
+            sessions=session_factory(engine),
+            autocommit_sessions=session_factory(engine.execution_options(isolation_level="AUTOCOMMIT")),
+        )
 
     @property
     def settings(self) -> ServiceSettings:
@@ -129,7 +138,14 @@ class Runtime(Generic[D]):
         return self.js
 
     def new_transaction(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_events_committed=self.relay.wake if self.relay else lambda: None)
+        return UnitOfWork(self.sessions, on_events_committed=self._wake_relay)
+
+    def new_single_statement(self) -> UnitOfWork:
+        return SingleStatementUnitOfWork(self.autocommit_sessions, on_events_committed=self._wake_relay)
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
 
     async def boot(self) -> None:
         settings = self.settings
@@ -145,7 +161,7 @@ class Runtime(Generic[D]):
             lambda: ensure_topology(js, consumers=self.spec.consumers, replicas=settings.jetstream_replicas),
         )
         self.relay = OutboxRelay(self.engine, js)
-        self.wiring = self.spec.wire(Connections(settings, self.engine, self.nc, js, self.new_transaction))
+        self.wiring = self.spec.wire(Connections(settings, self.engine, self.nc, js, self.new_transaction, self.new_single_statement))
         self._relay_task = asyncio.create_task(_supervised(self.relay.run))
         self._loop_tasks = [asyncio.create_task(_supervised(loop.run)) for loop in self.wiring.loops]
         if telemetry_enabled():

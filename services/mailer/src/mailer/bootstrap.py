@@ -39,6 +39,9 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
         def unit_of_work() -> MailerUnitOfWork:
             return SqlMailerUnitOfWork(connections.new_transaction())
 
+        def single_statement() -> MailerUnitOfWork:
+            return SqlMailerUnitOfWork(connections.new_single_statement())
+
         pool = SmtpPool(settings)
         sender: Sender = pool if signer is None else SigningSender(pool, signer)
         # The shared send rate limit, only when one is configured: unlimited costs nothing.
@@ -77,6 +80,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
                 ),
                 control=control,
                 admit=functools.partial(admit, limiter) if limiter is not None else None,
+                single_statement=single_statement,
             ),
             exhausted=GiveUpService(unit_of_work),
         )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Event
 from mailstify_servicekit.testing import FakeUnitOfWork
@@ -32,8 +34,11 @@ class FakeLedger:
     rows: dict[DeliveryKey, Row] = field(default_factory=dict)
     # Where a recorded outcome's report is staged: the unit of work's outbox (set by the fake UoW).
     stage: Callable[[Event, str, str], None] = lambda *report: None
+    # Told of each statement (set by the fake UoW, which allows a single-statement one only one).
+    on_statement: Callable[[], None] = lambda: None
 
     async def claim(self, requests: list[ClaimRequest], lease_seconds: float) -> list[Claim]:
+        self.on_statement()
         assert len({r.key for r in requests}) == len(requests), "the claim statement needs distinct keys"
         claims = []
         for request in requests:
@@ -62,6 +67,7 @@ class FakeLedger:
         return row if row is not None and row.status is Status.CLAIMED and row.attempts == claim.attempts else None
 
     async def extend_claims(self, claims: list[HeldClaim], lease_seconds: float) -> None:
+        self.on_statement()
         for claim in claims:
             if (row := self._held(claim)) is not None:
                 row.lease_until = self.now + lease_seconds
@@ -69,6 +75,7 @@ class FakeLedger:
     async def settle_wave(
         self, outcomes: list[RecordedOutcome], to_mark: list[HeldClaim], lease_seconds: float
     ) -> SettledWave:
+        self.on_statement()
         settled = SettledWave(set(), set())
         for item in outcomes:
             row = self.rows[item.key]
@@ -85,6 +92,7 @@ class FakeLedger:
         return settled
 
     async def give_up(self, request: GiveUp) -> Status | None:
+        self.on_statement()
         row = self.rows.get(request.key)
         if row is None:
             self.rows[request.key] = Row(Status.FAILED, 0, smtp_reply=request.reason)
@@ -129,9 +137,31 @@ class FakeMailerUnitOfWork(FakeUnitOfWork):
 
     def __init__(self, ledger: FakeLedger, held: FakeHeld | None = None):
         super().__init__()
-        ledger.stage = self.emit
+        # The ledger's statements stage their own reports, as the SQL does with `OutboxArrays`.
+        ledger.stage = functools.partial(FakeUnitOfWork.emit, self)
+        ledger.on_statement = self._statement
         self.deliveries = ledger
         self.held = held or FakeHeld()
+        self.single_statement = False
+        self.single_statement_opened = 0
+        self._statements = 0
+
+    def opened_as(self, single_statement: bool) -> Self:
+        """This unit of work, as the transaction or as the single-statement one (one statement, no
+        `emit`: what SingleStatementUnitOfWork allows)."""
+        self.single_statement, self._statements = single_statement, 0
+        self.single_statement_opened += single_statement
+        return self
+
+    def _statement(self) -> None:
+        self._statements += 1
+        if self.single_statement and self._statements > 1:
+            raise TypeError("a second statement in a single-statement unit of work would commit apart")
+
+    def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
+        if self.single_statement:
+            raise TypeError("a single-statement unit of work cannot stage events apart from its statement")
+        super().emit(event, subject, msg_id)
 
 
 @dataclass

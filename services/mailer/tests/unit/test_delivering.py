@@ -39,7 +39,8 @@ class World:
         self.sender = FakeSender()
         self.control = FakeControl()
         self.service = DeliveryService(
-            unit_of_work=lambda: self.uow,
+            unit_of_work=lambda: self.uow.opened_as(single_statement=False),
+            single_statement=lambda: self.uow.opened_as(single_statement=True),
             campaigns=CampaignCache(self.store, refresh_seconds=60),
             sender=self.sender,
             policy=DeliveryPolicy(
@@ -235,6 +236,27 @@ async def test_a_claim_taken_over_by_another_replica_is_not_sent(world):
     assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com"]
     assert world.status("2") is Status.CLAIMED  # the other replica's claim, untouched
+
+
+async def test_a_wave_is_one_statement_committed_on_its_own(world):
+    assert await world.deliver(*(task(str(i)) for i in range(4))) == [ACK] * 4
+
+    # Each wave's settle (the next wave's marks with the last one's outcomes) ran as one statement.
+    assert world.uow.single_statement_opened >= 3
+    assert sorted(e.subscriber_id for e, _, _ in world.events) == ["0", "1", "2", "3"]
+
+
+async def test_a_wave_that_renews_the_waiting_claims_is_one_transaction():
+    world = World(wave_size=1)
+
+    def slow_relay(mails: list) -> None:
+        world.now += LEASE  # each send takes a whole claim lease: the waiting claims must be renewed
+        world.ledger.now += LEASE
+
+    world.sender.on_send = slow_relay
+    assert await world.deliver(*(task(str(i)) for i in range(4))) == [ACK] * 4
+    assert {world.status(str(i)) for i in range(4)} == {Status.SENT}
+    assert len(world.sender.sent) == 4  # no claim ran out and was sent by "another replica"
 
 
 class DatabaseAway(FakeLedger):

@@ -155,8 +155,11 @@ class DeliveryService:
         clock: Callable[[], float] = time.monotonic,
         admit: Callable[[list[OutgoingMail]], Awaitable[None]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        single_statement: Callable[[], MailerUnitOfWork] | None = None,
     ):
         self._unit_of_work = unit_of_work
+        # For a wave that is one statement: its own transaction, two round trips fewer.
+        self._single_statement = single_statement or unit_of_work
         self._campaigns = campaigns
         self._sender = sender
         self._policy = policy
@@ -335,12 +338,19 @@ class DeliveryService:
         async def settle_wave() -> SettledWave:
             nonlocal deferred
             deferred = {}
+            batch.waiting.difference_update(t.key for t in to_mark)
+            renew = self._clock() - batch.claimed_at > self._policy.lease_seconds / 2 and bool(batch.waiting)
+            # A wave is one statement, its own transaction, unless it renews the waiting claims or may
+            # tell of a deferral: then a transaction holds those statements together with it. Which
+            # campaigns were told is read once: another lane's failed commit may untell one meanwhile.
+            told = frozenset(batch.deferred)
+            defers = any(_defers(outcome, task.event.campaign_id, told) for task, outcome in outcomes)
+            unit_of_work = self._unit_of_work if renew or defers else self._single_statement
             try:
-                async with self._unit_of_work() as uow:
+                async with unit_of_work() as uow:
                     settled = await uow.deliveries.settle_wave(rows, marks, self._policy.sending_lease_seconds)
-                    deferred = self._emit_deferrals(uow, outcomes, settled.recorded, batch)
-                    batch.waiting.difference_update(t.key for t in to_mark)
-                    if self._clock() - batch.claimed_at > self._policy.lease_seconds / 2 and batch.waiting:
+                    deferred = self._emit_deferrals(uow, outcomes, settled.recorded, batch, told)
+                    if renew:
                         still_waiting = [HeldClaim(k, batch.claims[k].attempts) for k in batch.waiting]
                         await uow.deliveries.extend_claims(still_waiting, self._policy.lease_seconds)
                         batch.claimed_at = self._clock()
@@ -387,18 +397,20 @@ class DeliveryService:
         outcomes: list[tuple[DeliveryTask, Outcome]],
         recorded: set[DeliveryKey],
         batch: _Batch,
+        told: frozenset[str],
     ) -> dict[str, DeliveryDeferred]:
         deferred: dict[str, DeliveryDeferred] = {}
         for task, outcome in outcomes:
+            campaign_id = task.event.campaign_id
+            # `told` as the wave's unit of work was chosen, and any told since by the other lane.
             if (
                 task.key in recorded
-                and outcome.path_problem
-                and outcome.status is Status.RETRY
-                and task.event.campaign_id not in deferred.keys() | batch.deferred
+                and _defers(outcome, campaign_id, told | batch.deferred)
+                and campaign_id not in deferred
             ):
-                deferred[task.event.campaign_id] = DeliveryDeferred(
+                deferred[campaign_id] = DeliveryDeferred(
                     account_id=task.event.account_id,
-                    campaign_id=task.event.campaign_id,
+                    campaign_id=campaign_id,
                     reason=outcome.reason,
                     smtp_code=outcome.smtp_code,
                 )
@@ -430,6 +442,11 @@ class DeliveryService:
         if claim.lease_remaining is None:
             return self._policy.lease_seconds
         return max(MIN_BUSY_DELAY_SECONDS, claim.lease_remaining + MIN_BUSY_DELAY_SECONDS)
+
+
+def _defers(outcome: Outcome, campaign_id: str, told: frozenset[str]) -> bool:
+    """The outcome tells its campaign of a delivery-path problem, unless the campaign was told already."""
+    return outcome.path_problem and outcome.status is Status.RETRY and campaign_id not in told
 
 
 def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> str | None:
