@@ -161,7 +161,8 @@ class Runtime(Generic[D]):
             lambda: ensure_topology(js, consumers=self.spec.consumers, replicas=settings.jetstream_replicas),
         )
         self.relay = OutboxRelay(self.engine, js)
-        self.wiring = self.spec.wire(Connections(settings, self.engine, self.nc, js, self.new_transaction, self.new_single_statement))
+        connections = Connections(settings, self.engine, self.nc, js, self.new_transaction, self.new_single_statement)
+        self.wiring = self.spec.wire(connections)
         self._relay_task = asyncio.create_task(_supervised(self.relay.run))
         self._loop_tasks = [asyncio.create_task(_supervised(loop.run)) for loop in self.wiring.loops]
         if telemetry_enabled():
