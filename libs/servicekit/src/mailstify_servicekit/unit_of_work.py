@@ -58,10 +58,8 @@ class SingleStatementUnitOfWork(UnitOfWork):
     own transaction, so BEGIN and COMMIT, two round trips of three, are saved. For the hottest
     writes (a mailer's wave: its outcomes, their result events and the next wave's marks in one
     statement). Events can only be staged by that statement (`OutboxArrays`): `emit` would be a
-    second statement, committed apart from the first."""
-
-    def __init__(self, autocommit_sessions: async_sessionmaker, on_events_committed: Callable[[], None] = lambda: None):
-        super().__init__(autocommit_sessions, on_events_committed)
+    second statement, committed apart from the first. Its sessions must be in autocommit
+    (`Runtime.autocommit_sessions`)."""
 
     def emit(self, event: Event, subject: str, msg_id: str | None = None) -> None:
         raise TypeError("a single-statement unit of work cannot stage events apart from its statement")

@@ -400,14 +400,11 @@ class DeliveryService:
         told: frozenset[str],
     ) -> dict[str, DeliveryDeferred]:
         deferred: dict[str, DeliveryDeferred] = {}
+        # `told` as the wave's unit of work was chosen, and any told since by the other lane.
+        told = told | batch.deferred
         for task, outcome in outcomes:
             campaign_id = task.event.campaign_id
-            # `told` as the wave's unit of work was chosen, and any told since by the other lane.
-            if (
-                task.key in recorded
-                and _defers(outcome, campaign_id, told | batch.deferred)
-                and campaign_id not in deferred
-            ):
+            if task.key in recorded and _defers(outcome, campaign_id, told) and campaign_id not in deferred:
                 deferred[campaign_id] = DeliveryDeferred(
                     account_id=task.event.account_id,
                     campaign_id=campaign_id,
