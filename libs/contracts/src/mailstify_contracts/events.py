@@ -112,6 +112,26 @@ class DeliverySucceeded(Event):
     smtp_reply: str = ""
 
 
+class DeliveredEmail(_Value):
+    """One recipient's accepted message, as a DeliveriesSucceeded carries it."""
+
+    subscriber_id: str
+    email: str
+    round: int = Field(default=0, ge=0)
+    message_id: str
+    smtp_reply: str = ""
+
+
+class DeliveriesSucceeded(Event):
+    """The recipients of one campaign a mailer's wave delivered: one event for up to a wave of
+    successes instead of a DeliverySucceeded each (decision 0027). Failures stay one event each."""
+
+    type: Literal["mail.deliveries_succeeded"] = "mail.deliveries_succeeded"
+
+    campaign_id: str
+    deliveries: tuple[DeliveredEmail, ...]
+
+
 class DeliveryFailed(Event):
     type: Literal["mail.delivery_failed"] = "mail.delivery_failed"
 
@@ -234,6 +254,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     FanoutCompleted,
     FanoutFailed,
     DeliverySucceeded,
+    DeliveriesSucceeded,
     DeliveryFailed,
     DeliveryOutcomeUnknown,
     DeliveryDeferred,

@@ -15,6 +15,8 @@ MAIL_DELIVER_PREFIX = "mail.deliver.v1"
 MAIL_DELIVER_ALL = f"{MAIL_DELIVER_PREFIX}.*"
 
 MAIL_RESULT_SUCCEEDED = "mail.result.succeeded.v1"
+# DeliveriesSucceeded: a wave's successes of one campaign, together.
+MAIL_RESULT_SUCCEEDED_MANY = "mail.result.succeeded_many.v1"
 MAIL_RESULT_FAILED = "mail.result.failed.v1"
 MAIL_RESULT_UNKNOWN = "mail.result.unknown.v1"
 MAIL_RESULT_DEFERRED = "mail.result.deferred.v1"

@@ -48,6 +48,13 @@ outbox = sa.Table(OUTBOX_TABLE, sa.MetaData(), *outbox_columns())
 StagedEvent = tuple[Event, str] | tuple[Event, str, str | None]
 
 
+def _unnest_args(name: str) -> str:
+    return (
+        f"CAST(:{name}_event_ids AS uuid[]), CAST(:{name}_subjects AS text[]), "
+        f"CAST(:{name}_msg_ids AS text[]), CAST(:{name}_payloads AS bytea[])"
+    )
+
+
 class OutboxArrays:
     """Outbox rows as parallel arrays, so that a statement stages a whole batch of events set-wise —
     one `INSERT ... SELECT FROM unnest(...)` instead of one bound row each (an executemany of 200
@@ -57,26 +64,31 @@ class OutboxArrays:
 
         INSERT + " SELECT e.event_id, e.subject, e.msg_id, e.payload, " + HEADERS
         + " FROM unnest(CAST(:keys AS text[]), " + UNNEST_ARGS + ") AS e(key, " + COLUMNS + ") ..."
+
+    A statement that stages two sets of events names the second (`unnest_args(name)`,
+    `params(events, name)`); both share the one trace context of HEADERS.
     """
 
     COLUMNS = "event_id, subject, msg_id, payload"
-    UNNEST_ARGS = (
-        "CAST(:outbox_event_ids AS uuid[]), CAST(:outbox_subjects AS text[]), "
-        "CAST(:outbox_msg_ids AS text[]), CAST(:outbox_payloads AS bytea[])"
-    )
+    UNNEST_ARGS = _unnest_args("outbox")
     INSERT = f"INSERT INTO {OUTBOX_TABLE} ({COLUMNS}, headers)"
     # One transaction, one trace context: the same headers on every row.
     HEADERS = "CAST(:outbox_headers AS jsonb)"
 
     @staticmethod
-    def params(events: Sequence[StagedEvent]) -> dict[str, object]:
+    def unnest_args(name: str) -> str:
+        """UNNEST_ARGS of the set of events bound by `params(events, name)`."""
+        return _unnest_args(name)
+
+    @staticmethod
+    def params(events: Sequence[StagedEvent], name: str = "outbox") -> dict[str, object]:
         """The bind parameters of `events` ((event, subject[, msg_id]) each), with the current trace
         context injected once."""
         return {
-            "outbox_event_ids": [item[0].event_id for item in events],
-            "outbox_subjects": [item[1] for item in events],
-            "outbox_msg_ids": [_msg_id(*item) for item in events],
-            "outbox_payloads": [item[0].to_json() for item in events],
+            f"{name}_event_ids": [item[0].event_id for item in events],
+            f"{name}_subjects": [item[1] for item in events],
+            f"{name}_msg_ids": [_msg_id(*item) for item in events],
+            f"{name}_payloads": [item[0].to_json() for item in events],
             "outbox_headers": json.dumps(inject_trace_headers()),
         }
 

@@ -11,6 +11,8 @@ import pytest
 
 from mailstify_contracts import (
     CampaignSendRequested,
+    DeliveredEmail,
+    DeliveriesSucceeded,
     DeliveryFailed,
     DeliverySucceeded,
     Event,
@@ -35,6 +37,20 @@ def succeeded(campaign_id: str, subscriber_id: str) -> tuple[Event, str]:
         smtp_reply="250 2.0.0 queued",
     )
     return event, subjects.MAIL_RESULT_SUCCEEDED
+
+
+def succeeded_together(campaign_id: str, *subscriber_ids: str) -> tuple[Event, str]:
+    deliveries = tuple(
+        DeliveredEmail(
+            subscriber_id=subscriber_id,
+            email=f"s{subscriber_id}@example.com",
+            message_id=f"<{campaign_id}.{subscriber_id}@example.com>",
+            smtp_reply="250 2.0.0 queued",
+        )
+        for subscriber_id in subscriber_ids
+    )
+    event = DeliveriesSucceeded(account_id=ACCOUNT, campaign_id=campaign_id, deliveries=deliveries)
+    return event, subjects.MAIL_RESULT_SUCCEEDED_MANY
 
 
 def failed(campaign_id: str, subscriber_id: str) -> tuple[Event, str]:
@@ -154,6 +170,35 @@ async def test_duplicate_outcomes_count_once_and_a_late_total_finishes_the_campa
     ).json()
     assert sorted(d["subscriber_id"] for d in everything["items"] + rest["items"]) == ["1", "2", "3"]
     assert rest["next_cursor"] is None
+
+
+async def test_successes_reported_together_count_each_recipient_once(service: Service) -> None:
+    campaign = await service.create()
+    assert (await service.send(campaign["id"])).status_code == 202
+    cid = campaign["id"]
+
+    await service.publish(
+        fanout_completed(cid, 4),
+        succeeded_together(cid, "1", "2", "test:someone@example.com"),
+        # A copy published again (a new event id: another replica's report) and one recipient's
+        # success reported on its own as well: neither counts twice.
+        succeeded_together(cid, "2", "3"),
+        succeeded(cid, "1"),
+        failed(cid, "4"),
+    )
+
+    async def finished() -> dict | None:
+        current = await service.get(cid)
+        return current if current["status"] == "sent" else None
+
+    done = await until(finished)
+    assert (done["total"], done["sent_count"], done["failed_count"]) == (4, 3, 1)
+    sent = (await service.client.get(f"/api/v1/campaigns/{cid}/deliveries", params={"status": "sent"})).json()
+    assert sorted((d["subscriber_id"], d["detail"]) for d in sent["items"]) == [
+        ("1", "250 2.0.0 queued"),
+        ("2", "250 2.0.0 queued"),
+        ("3", "250 2.0.0 queued"),
+    ]
 
 
 async def test_a_total_known_before_the_outcomes_finishes_the_campaign_with_the_last_one(service: Service) -> None:

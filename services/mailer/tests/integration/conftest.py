@@ -17,7 +17,16 @@ from aiosmtpd.smtp import SMTP as SmtpProtocol
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from mailstify_contracts import CampaignContent, DeliverEmail, Recipient, subjects, topology
+from mailstify_contracts import (
+    CampaignContent,
+    DeliverEmail,
+    DeliveriesSucceeded,
+    DeliverySucceeded,
+    Event,
+    Recipient,
+    subjects,
+    topology,
+)
 from mailstify_devstack import nats as devstack_nats
 from mailstify_devstack.inbox import AdvertisesPipelining
 from mailstify_devstack.inprocess import running_service, stream_events, until
@@ -70,9 +79,10 @@ class MailerUnderTest:
         return True
 
     async def results(self, campaign_id: str) -> list:
-        """Every outcome event of the campaign on the RESULT stream, in stream order."""
+        """Every outcome of the campaign on the RESULT stream, in stream order, one per recipient: the
+        deliveries of a DeliveriesSucceeded as the DeliverySucceeded each stands for."""
         events = await stream_events(self.js, topology.RESULT_STREAM.name, subjects.MAIL_RESULT_ALL)
-        return [e for e in events if getattr(e, "campaign_id", None) == campaign_id]
+        return [one for e in events if getattr(e, "campaign_id", None) == campaign_id for one in each_outcome(e)]
 
     async def wait_for_results(self, campaign_id: str, count: int, timeout: float = 20.0) -> list:
         async def enough():
@@ -91,6 +101,13 @@ class MailerUnderTest:
     async def execute(self, sql: str, **params: object) -> None:
         async with self.runtime.engine.begin() as conn:
             await conn.execute(sa.text(sql), params)
+
+
+def each_outcome(event: Event) -> list[Event]:
+    if not isinstance(event, DeliveriesSucceeded):
+        return [event]
+    common = {"account_id": event.account_id, "campaign_id": event.campaign_id, "occurred_at": event.occurred_at}
+    return [DeliverySucceeded(**common, **delivery.model_dump()) for delivery in event.deliveries]
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
-from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Event
+from mailstify_contracts import (
+    CampaignContent,
+    ControlState,
+    DeliveredEmail,
+    DeliveriesSucceeded,
+    DeliverEmail,
+    Event,
+    subjects,
+)
 from mailstify_servicekit.testing import FakeUnitOfWork
 
 from mailstify_messaging.content import StoredContent
-from mailer.service_layer.ports import ClaimRequest, GiveUp, HeldClaim, OutgoingMail, RecordedOutcome, SettledWave
+from mailer.service_layer.ports import (
+    ClaimRequest,
+    DeliveredReport,
+    GiveUp,
+    HeldClaim,
+    OutgoingMail,
+    RecordedOutcome,
+    SettledWave,
+)
 from mailer.domain.model import Claim, DeliveryKey, SmtpAttempt, Status, claim_state
 
 
@@ -77,14 +93,23 @@ class FakeLedger:
     ) -> SettledWave:
         self.on_statement()
         settled = SettledWave(set(), set())
+        delivered: dict[tuple[str, str], list[DeliveredEmail]] = {}
         for item in outcomes:
             row = self.rows[item.key]
             if row.status in (Status.CLAIMED, Status.SENDING) and row.attempts == item.attempts:
                 row.status, row.lease_until = item.outcome.status, None
                 row.smtp_code, row.smtp_reply = item.outcome.smtp_code, item.outcome.smtp_reply
                 settled.recorded.add(item.key)
-                if item.report is not None:
+                if isinstance(item.report, DeliveredReport):
+                    delivered.setdefault((item.report.account_id, item.report.campaign_id), []).append(
+                        item.report.delivery
+                    )
+                elif item.report is not None:
                     self.stage(*item.report)
+        # As the statement does: the recorded successes of each campaign, together.
+        for (account_id, campaign_id), deliveries in delivered.items():
+            event = DeliveriesSucceeded(account_id=account_id, campaign_id=campaign_id, deliveries=tuple(deliveries))
+            self.stage(event, subjects.MAIL_RESULT_SUCCEEDED_MANY, str(event.event_id))
         for claim in to_mark:
             if (row := self._held(claim)) is not None:
                 row.status, row.lease_until = Status.SENDING, self.now + lease_seconds

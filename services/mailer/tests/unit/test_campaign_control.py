@@ -2,7 +2,7 @@
 sent, and released once it is resumed; a cancelled campaign's are settled `cancelled` without a send;
 a test send is never held; a retry round sends again to a recipient whose earlier round failed."""
 
-from mailstify_contracts import DeliverEmail, DeliveryCancelled, DeliverySucceeded, Recipient, subjects
+from mailstify_contracts import DeliverEmail, DeliveriesSucceeded, DeliveryCancelled, Recipient, subjects
 
 from mailer.domain.model import DeliveryKey, SmtpAttempt, Status
 from mailer.service_layer.handlers.delivery import ACK, DeliveryTask
@@ -68,8 +68,8 @@ async def test_a_retry_round_sends_again_to_a_failed_recipient_once() -> None:
     retry = task("1").event.model_copy(update={"round": 1})
     assert await world.deliver(DeliveryTask(retry, 1, False)) == [ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com"]
-    succeeded = [(e, m) for e, _, m in world.events if isinstance(e, DeliverySucceeded)]
-    assert [(e.round, m) for e, m in succeeded] == [(1, "result:c1:1:r1")]
+    succeeded = [d for e, _, _ in world.events if isinstance(e, DeliveriesSucceeded) for d in e.deliveries]
+    assert [(d.subscriber_id, d.round) for d in succeeded] == [("1", 1)]
     # The same round again, or a stale copy of round 0: nothing more goes out.
     await world.deliver(DeliveryTask(retry, 2, False), task("1", attempt=3))
     assert len(world.sender.sent) == 1

@@ -8,7 +8,7 @@ from mailstify_contracts import (
     DeliverEmail,
     DeliveryFailed,
     DeliveryOutcomeUnknown,
-    DeliverySucceeded,
+    DeliveriesSucceeded,
     Recipient,
     subjects,
 )
@@ -82,15 +82,19 @@ def world() -> World:
     return World()
 
 
-async def test_sends_records_and_reports_each_recipient(world):
+async def test_sends_records_and_reports_each_recipient():
+    world = World(wave_size=2)
     assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com", "s2@example.com"]
     assert [world.status("1"), world.status("2")] == [Status.SENT, Status.SENT]
-    assert [(type(e), s, m) for e, s, m in world.events] == [
-        (DeliverySucceeded, subjects.MAIL_RESULT_SUCCEEDED, "result:c1:1"),
-        (DeliverySucceeded, subjects.MAIL_RESULT_SUCCEEDED, "result:c1:2"),
+    # One wave, one campaign: its successes reported together.
+    ((event, subject, msg_id),) = world.events
+    assert isinstance(event, DeliveriesSucceeded) and subject == subjects.MAIL_RESULT_SUCCEEDED_MANY
+    assert msg_id == str(event.event_id) and (event.account_id, event.campaign_id) == ("a1", "c1")
+    assert [(d.subscriber_id, d.email, d.message_id) for d in event.deliveries] == [
+        ("1", "s1@example.com", "<c1.1@acme.test>"),
+        ("2", "s2@example.com", "<c1.2@acme.test>"),
     ]
-    assert world.events[0][0].message_id == "<c1.1@acme.test>"
 
 
 async def test_duplicate_in_one_batch_is_sent_once(world):
@@ -243,7 +247,7 @@ async def test_a_wave_is_one_statement_committed_on_its_own(world):
 
     # Each wave's settle (the next wave's marks with the last one's outcomes) ran as one statement.
     assert world.uow.single_statement_opened >= 3
-    assert sorted(e.subscriber_id for e, _, _ in world.events) == ["0", "1", "2", "3"]
+    assert sorted(d.subscriber_id for e, _, _ in world.events for d in e.deliveries) == ["0", "1", "2", "3"]
 
 
 async def test_a_wave_that_renews_the_waiting_claims_is_one_transaction():
@@ -295,7 +299,7 @@ async def test_outcomes_of_mail_already_sent_wait_for_the_database_to_come_back(
     assert await world.deliver(task("1")) == [ACK]
     assert world.pauses == [0.5, 1.0, 1.5]
     assert len(world.sender.sent) == 1 and world.status("1") is Status.SENT
-    assert [type(e) for e, _, _ in world.events] == [DeliverySucceeded]
+    assert [type(e) for e, _, _ in world.events] == [DeliveriesSucceeded]
 
 
 async def test_a_database_away_longer_than_the_patience_fails_the_batch_so_it_is_redelivered():

@@ -4,6 +4,7 @@ idempotent (first total wins; the result ledger counts each recipient once)."""
 from __future__ import annotations
 
 from mailstify_contracts import (
+    DeliveriesSucceeded,
     DeliveryCancelled,
     DeliveryDeferred,
     DeliveryFailed,
@@ -65,9 +66,30 @@ def outcome_of(event: RecipientOutcome) -> Outcome:
     )
 
 
+def outcomes_of(event: DeliveriesSucceeded) -> list[Outcome]:
+    return [
+        Outcome(
+            campaign_id=event.campaign_id,
+            account_id=event.account_id,
+            subscriber_id=delivery.subscriber_id,
+            email=delivery.email,
+            outcome="sent",
+            detail=delivery.smtp_reply,
+            round=delivery.round,
+            reported_at=event.occurred_at,
+        )
+        for delivery in event.deliveries
+    ]
+
+
 def delivery_outcomes_handler(dependencies: CampaignDependencies) -> BatchHandler:
     async def handle(deliveries: list[Delivery]) -> None:
-        batch = [outcome_of(d.event) for d in deliveries if isinstance(d.event, RECIPIENT_OUTCOMES)]
+        batch: list[Outcome] = []
+        for d in deliveries:
+            if isinstance(d.event, DeliveriesSucceeded):
+                batch.extend(outcomes_of(d.event))
+            elif isinstance(d.event, RECIPIENT_OUTCOMES):
+                batch.append(outcome_of(d.event))
         with without_statement_spans():  # one batch per few hundred emails: its span says enough
             await outcomes.record_outcomes(dependencies.uow(), batch)
         deferrals = [

@@ -7,15 +7,16 @@ parallel arrays and are `unnest`ed server-side, so a batch of 200 costs one roun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Status, claim_state
+from mailstify_contracts import DeliveriesSucceeded, subjects
 from mailstify_messaging import OutboxArrays
 
-from ..service_layer.ports import ClaimRequest, GiveUp, HeldClaim, RecordedOutcome, SettledWave
+from ..domain.model import OUTCOME_UNKNOWN_REASON, Claim, DeliveryKey, Status, claim_state
+from ..service_layer.ports import ClaimRequest, DeliveredReport, GiveUp, HeldClaim, RecordedOutcome, SettledWave
 
 # One statement claims the whole batch:
 # - `batch` turns the parallel arrays into rows; ORDER BY makes every replica lock rows in the same
@@ -92,6 +93,10 @@ _EXTEND_CLAIMS = sa.text(
 #   meanwhile, that verdict stands and RETURNING leaves the row out.
 # - `reported`: the result event of each row actually recorded, into the outbox (rows left out above
 #   report nothing: the other replica's verdict was reported already).
+# - `delivered` and `reported_together`: the successes actually recorded, one DeliveriesSucceeded per
+#   campaign (decision 0027). Python cannot know beforehand which rows the statement will record, so
+#   it binds each campaign's event with no deliveries and each success's delivery as JSON, and the
+#   statement fills in the deliveries it recorded; a campaign with none recorded reports nothing.
 # - `marked`: the next wave's claims, moved to `sending` just before they go on the wire. Fenced the
 #   same way: a claim another replica took over after our lease ran out is not ours to send, and
 #   RETURNING leaves it out. Only these rows can become `unknown` if this replica dies, which bounds
@@ -120,6 +125,23 @@ _SETTLE_WAVE = sa.text(
         FROM unnest(CAST(:report_campaign_ids AS text[]), CAST(:report_subscriber_ids AS text[]),
                     {OutboxArrays.UNNEST_ARGS}) AS e(campaign_id, subscriber_id, {OutboxArrays.COLUMNS})
         JOIN recorded r ON r.campaign_id = e.campaign_id AND r.subscriber_id = e.subscriber_id
+    ),
+    delivered AS (
+        SELECT s.campaign_id, jsonb_agg(CAST(s.delivery AS jsonb)) AS deliveries
+        FROM unnest(CAST(:delivered_campaign_ids AS text[]), CAST(:delivered_subscriber_ids AS text[]),
+                    CAST(:deliveries AS text[])) AS s(campaign_id, subscriber_id, delivery)
+        JOIN recorded r ON r.campaign_id = s.campaign_id AND r.subscriber_id = s.subscriber_id
+        GROUP BY s.campaign_id
+    ),
+    reported_together AS (
+        {OutboxArrays.INSERT}
+        SELECT e.event_id, e.subject, e.msg_id,
+               convert_to(CAST(jsonb_set(CAST(convert_from(e.payload, 'UTF8') AS jsonb), '{{deliveries}}',
+                                         d.deliveries) AS text), 'UTF8'),
+               {OutboxArrays.HEADERS}
+        FROM unnest(CAST(:together_campaign_ids AS text[]), {OutboxArrays.unnest_args("together")})
+            AS e(campaign_id, {OutboxArrays.COLUMNS})
+        JOIN delivered d ON d.campaign_id = e.campaign_id
     ),
     marked AS (
         UPDATE deliveries AS d SET
@@ -203,7 +225,9 @@ class SqlDeliveryLedger:
         `sending`, in one statement; which keys were recorded and marked (still held by our claim)."""
         if not outcomes and not to_mark:
             return SettledWave(set(), set())
-        reports = [o for o in outcomes if o.report is not None]
+        reports = [(o.key, o.report) for o in outcomes if isinstance(o.report, tuple)]
+        delivered = [(o.key, o.report) for o in outcomes if isinstance(o.report, DeliveredReport)]
+        together = _deliveries_succeeded(report for _, report in delivered)
         marks = _claim_arrays(to_mark)
         result = await self.session.execute(
             _SETTLE_WAVE,
@@ -214,9 +238,14 @@ class SqlDeliveryLedger:
                 "statuses": [o.outcome.status.value for o in outcomes],
                 "smtp_codes": [o.outcome.smtp_code for o in outcomes],
                 "smtp_replies": [o.outcome.smtp_reply or o.outcome.reason for o in outcomes],
-                "report_campaign_ids": [o.key.campaign_id for o in reports],
-                "report_subscriber_ids": [o.key.subscriber_id for o in reports],
-                **OutboxArrays.params([o.report for o in reports if o.report is not None]),
+                "report_campaign_ids": [key.campaign_id for key, _ in reports],
+                "report_subscriber_ids": [key.subscriber_id for key, _ in reports],
+                **OutboxArrays.params([report for _, report in reports]),
+                "delivered_campaign_ids": [key.campaign_id for key, _ in delivered],
+                "delivered_subscriber_ids": [key.subscriber_id for key, _ in delivered],
+                "deliveries": [report.delivery.model_dump_json() for _, report in delivered],
+                "together_campaign_ids": [event.campaign_id for event, _ in together],
+                **OutboxArrays.params(together, "together"),
                 "mark_campaign_ids": marks["campaign_ids"],
                 "mark_subscriber_ids": marks["subscriber_ids"],
                 "mark_attempts": marks["attempts"],
@@ -227,7 +256,7 @@ class SqlDeliveryLedger:
         for row in result:
             key = DeliveryKey(row.campaign_id, row.subscriber_id)
             (settled.recorded if row.recorded else settled.marked).add(key)
-        if reports and self._on_outbox_written is not None:
+        if (reports or delivered) and self._on_outbox_written is not None:
             self._on_outbox_written()
         return settled
 
@@ -247,6 +276,18 @@ class SqlDeliveryLedger:
         )
         status = result.scalar_one_or_none()
         return Status(status) if status is not None else None
+
+
+def _deliveries_succeeded(reports: Iterable[DeliveredReport]) -> list[tuple[DeliveriesSucceeded, str]]:
+    """One DeliveriesSucceeded per campaign, with no deliveries yet: the statement adds those it records."""
+    accounts = {report.campaign_id: report.account_id for report in reports}
+    return [
+        (
+            DeliveriesSucceeded(account_id=account, campaign_id=campaign, deliveries=()),
+            subjects.MAIL_RESULT_SUCCEEDED_MANY,
+        )
+        for campaign, account in accounts.items()
+    ]
 
 
 def _claim_arrays(claims: Sequence[HeldClaim]) -> dict[str, list[str] | list[int]]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from mailstify_contracts import CampaignContent, ControlState, DeliverEmail, Event
+from mailstify_contracts import CampaignContent, ControlState, DeliveredEmail, DeliverEmail, Event
 from mailstify_servicekit.ports import AbstractUnitOfWork
 
 from ..domain.model import Claim, DeliveryKey, Outcome, SmtpAttempt, Status
@@ -38,13 +38,23 @@ Report = tuple[Event, str, str]
 
 
 @dataclass(frozen=True)
+class DeliveredReport:
+    """A success to report: a wave's recorded successes of one campaign go out as one
+    DeliveriesSucceeded (decision 0027), which only the statement that records them can assemble."""
+
+    account_id: str
+    campaign_id: str
+    delivery: DeliveredEmail
+
+
+@dataclass(frozen=True)
 class RecordedOutcome:
     key: DeliveryKey
     # The attempt counter our claim set: the update applies only while the row is still that claim.
     attempts: int
     outcome: Outcome
     # Staged in the outbox in the same statement, if (and only if) the outcome is recorded.
-    report: Report | None = None
+    report: Report | DeliveredReport | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,8 @@ class DeliveryLedger(Protocol):
         self, outcomes: Sequence[RecordedOutcome], to_mark: Sequence[HeldClaim], lease_seconds: float
     ) -> SettledWave:
         """In one statement: write the outcomes, staging the report of each one actually written
-        (still held by our claim) in the outbox, and move `to_mark` to `sending`, durably, before
-        they go on the wire."""
+        (still held by our claim) in the outbox — the successes written of each campaign in one
+        DeliveriesSucceeded — and move `to_mark` to `sending`, durably, before they go on the wire."""
         ...
 
     async def give_up(self, request: GiveUp) -> Status | None:

@@ -24,12 +24,12 @@ from typing import TypeVar
 
 
 from mailstify_contracts import (
+    DeliveredEmail,
     DeliverEmail,
     DeliveryCancelled,
     DeliveryDeferred,
     DeliveryFailed,
     DeliveryOutcomeUnknown,
-    DeliverySucceeded,
     subjects,
     utcnow,
 )
@@ -54,6 +54,7 @@ from ..metrics import record_outcomes
 from ..ports import (
     CampaignControl,
     ClaimRequest,
+    DeliveredReport,
     HeldClaim,
     MailerUnitOfWork,
     OutgoingMail,
@@ -385,11 +386,14 @@ class DeliveryService:
                 await self._sleep(min(0.5 * try_number, 5.0))
 
     @staticmethod
-    def _report(task: DeliveryTask, outcome: Outcome, batch: _Batch) -> Report | None:
-        """The result event of an outcome, staged with it if it is recorded; a retry reports nothing."""
+    def _report(task: DeliveryTask, outcome: Outcome, batch: _Batch) -> Report | DeliveredReport | None:
+        """The report of an outcome, staged with it if it is recorded; a retry reports nothing."""
         if outcome.status is Status.RETRY:
             return None
-        return result_event(task.event, outcome, _message_id(batch.campaigns[task.event.content_key], task.key) or "")
+        message_id = _message_id(batch.campaigns[task.event.content_key], task.key) or ""
+        if outcome.status is Status.SENT:
+            return delivered_report(task.event, outcome, message_id)
+        return result_event(task.event, outcome, message_id)
 
     def _emit_deferrals(
         self,
@@ -452,11 +456,26 @@ def _message_id(campaign: PreparedCampaign | Unavailable, key: DeliveryKey) -> s
     return campaign.message_id(key.campaign_id, key.subscriber_id)
 
 
-ResultEvent = DeliverySucceeded | DeliveryFailed | DeliveryOutcomeUnknown | DeliveryCancelled
+ResultEvent = DeliveryFailed | DeliveryOutcomeUnknown | DeliveryCancelled
+
+
+def delivered_report(event: DeliverEmail, outcome: Outcome, message_id: str) -> DeliveredReport:
+    """A success, reported with the wave's others of its campaign (a DeliveriesSucceeded)."""
+    delivery = DeliveredEmail(
+        subscriber_id=event.recipient.subscriber_id,
+        email=event.recipient.email,
+        round=event.round,
+        message_id=message_id,
+        smtp_reply=outcome.smtp_reply,
+    )
+    return DeliveredReport(event.account_id, event.campaign_id, delivery)
 
 
 def result_event(event: DeliverEmail, outcome: Outcome, message_id: str) -> tuple[ResultEvent, str, str]:
-    """The outcome event, its subject and its msg id (one result per recipient, campaign and round)."""
+    """The event of an outcome other than a success, its subject and its msg id (one result per
+    recipient, campaign and round)."""
+    if outcome.status is Status.SENT:
+        raise ValueError("a success is reported with its wave: delivered_report")
     msg_id = subjects.result_msg_id(event.campaign_id, event.recipient.subscriber_id, event.round)
     common = {
         "account_id": event.account_id,
@@ -467,9 +486,6 @@ def result_event(event: DeliverEmail, outcome: Outcome, message_id: str) -> tupl
     }
     if outcome.status is Status.CANCELLED:
         return DeliveryCancelled(**common), subjects.MAIL_RESULT_CANCELLED, msg_id
-    if outcome.status is Status.SENT:
-        succeeded = DeliverySucceeded(**common, message_id=message_id, smtp_reply=outcome.smtp_reply)
-        return succeeded, subjects.MAIL_RESULT_SUCCEEDED, msg_id
     if outcome.status is Status.UNKNOWN:
         # It may have been delivered: never re-sent, counted apart from failures (§6 rule 3).
         unknown = DeliveryOutcomeUnknown(**common, reason=outcome.reason or outcome.smtp_reply)
