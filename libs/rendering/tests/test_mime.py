@@ -178,6 +178,9 @@ def test_prepared_campaign_builds_a_personalised_message():
         ("<p>trailing space</p> \n<p>x</p>", b"quoted-printable"),  # a relay may strip it: DKIM
         ("<p>" + "x" * 1000 + "</p>", b"quoted-printable"),  # over RFC 5322's 998
         ("--=_boundary\n", b"quoted-printable"),  # would end the part early
+        ("<p>trailing tab</p>\t\n<p>x</p>", b"quoted-printable"),
+        ("<p>a\ttab inside</p>\n", b"7bit"),
+        ('<a href="x">=_ but not the boundary</a>\n', b"7bit"),
     ],
 )
 def test_a_part_goes_as_it_is_only_when_7bit_can_carry_it(text, expected):

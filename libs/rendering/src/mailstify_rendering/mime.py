@@ -266,14 +266,16 @@ def encoded_part(text: str, boundary: bytes) -> tuple[bytes, bytes]:
     quoted-printable otherwise (with CRLF input, binascii uses CRLF for its soft line breaks too,
     and "=_" never occurs in its output). Most
     campaign HTML is the first, and checking costs a third of encoding (~20 µs against ~60 µs for
-    8 KB, 5% of a mailer's CPU)."""
+    8 KB, 5% of a mailer's CPU). A search for a pattern that is absent scans the whole part at
+    ~0.7 ns a byte, a single byte is found by memchr ten times faster: a tab, or the boundary's first
+    byte, that is not there at all spares the search for the pattern it starts."""
     lines, data = _wire_lines(text)
     if (
         data.isascii()
         and b" \r\n" not in data
-        and b"\t\r\n" not in data
+        and (b"\t" not in data or b"\t\r\n" not in data)
         and max(map(len, lines), default=0) <= _HARD_LIMIT
-        and boundary not in data
+        and (boundary[:1] not in data or boundary not in data)
     ):
         return SEVEN_BIT, data
     return QUOTED_PRINTABLE, binascii.b2a_qp(data, istext=True)

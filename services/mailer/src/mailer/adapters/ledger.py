@@ -7,6 +7,7 @@ parallel arrays and are `unnest`ed server-side, so a batch of 200 costs one roun
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -97,6 +98,8 @@ _EXTEND_CLAIMS = sa.text(
 #   campaign (decision 0027). Python cannot know beforehand which rows the statement will record, so
 #   it binds each campaign's event with no deliveries and each success's delivery as JSON, and the
 #   statement fills in the deliveries it recorded; a campaign with none recorded reports nothing.
+#   The deliveries are bound as one JSON document, not a text array: psycopg escapes every quote of
+#   an array element with a regex substitution in Python.
 # - `marked`: the next wave's claims, moved to `sending` just before they go on the wire. Fenced the
 #   same way: a claim another replica took over after our lease ran out is not ours to send, and
 #   RETURNING leaves it out. Only these rows can become `unknown` if this replica dies, which bounds
@@ -127,9 +130,8 @@ _SETTLE_WAVE = sa.text(
         JOIN recorded r ON r.campaign_id = e.campaign_id AND r.subscriber_id = e.subscriber_id
     ),
     delivered AS (
-        SELECT s.campaign_id, jsonb_agg(CAST(s.delivery AS jsonb)) AS deliveries
-        FROM unnest(CAST(:delivered_campaign_ids AS text[]), CAST(:delivered_subscriber_ids AS text[]),
-                    CAST(:deliveries AS text[])) AS s(campaign_id, subscriber_id, delivery)
+        SELECT s.campaign_id, jsonb_agg(s.delivery) AS deliveries
+        FROM jsonb_to_recordset(CAST(:deliveries AS jsonb)) AS s(campaign_id text, subscriber_id text, delivery jsonb)
         JOIN recorded r ON r.campaign_id = s.campaign_id AND r.subscriber_id = s.subscriber_id
         GROUP BY s.campaign_id
     ),
@@ -241,9 +243,16 @@ class SqlDeliveryLedger:
                 "report_campaign_ids": [key.campaign_id for key, _ in reports],
                 "report_subscriber_ids": [key.subscriber_id for key, _ in reports],
                 **OutboxArrays.params([report for _, report in reports]),
-                "delivered_campaign_ids": [key.campaign_id for key, _ in delivered],
-                "delivered_subscriber_ids": [key.subscriber_id for key, _ in delivered],
-                "deliveries": [report.delivery.model_dump_json() for _, report in delivered],
+                "deliveries": json.dumps(
+                    [
+                        {
+                            "campaign_id": key.campaign_id,
+                            "subscriber_id": key.subscriber_id,
+                            "delivery": report.delivery.model_dump(mode="json"),
+                        }
+                        for key, report in delivered
+                    ]
+                ),
                 "together_campaign_ids": [event.campaign_id for event, _ in together],
                 **OutboxArrays.params(together, "together"),
                 "mark_campaign_ids": marks["campaign_ids"],
