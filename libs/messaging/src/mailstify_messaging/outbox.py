@@ -48,13 +48,6 @@ outbox = sa.Table(OUTBOX_TABLE, sa.MetaData(), *outbox_columns())
 StagedEvent = tuple[Event, str] | tuple[Event, str, str | None]
 
 
-def _unnest_args(name: str) -> str:
-    return (
-        f"CAST(:{name}_event_ids AS uuid[]), CAST(:{name}_subjects AS text[]), "
-        f"CAST(:{name}_msg_ids AS text[]), CAST(:{name}_payloads AS bytea[])"
-    )
-
-
 class OutboxArrays:
     """Outbox rows as parallel arrays, so that a statement stages a whole batch of events set-wise —
     one `INSERT ... SELECT FROM unnest(...)` instead of one bound row each (an executemany of 200
@@ -69,16 +62,19 @@ class OutboxArrays:
     `params(events, name)`); both share the one trace context of HEADERS.
     """
 
+    @staticmethod
+    def unnest_args(name: str) -> str:
+        """The arrays bound by `params(events, name)`, as `unnest(...)` arguments."""
+        return (
+            f"CAST(:{name}_event_ids AS uuid[]), CAST(:{name}_subjects AS text[]), "
+            f"CAST(:{name}_msg_ids AS text[]), CAST(:{name}_payloads AS bytea[])"
+        )
+
     COLUMNS = "event_id, subject, msg_id, payload"
-    UNNEST_ARGS = _unnest_args("outbox")
+    UNNEST_ARGS = unnest_args("outbox")
     INSERT = f"INSERT INTO {OUTBOX_TABLE} ({COLUMNS}, headers)"
     # One transaction, one trace context: the same headers on every row.
     HEADERS = "CAST(:outbox_headers AS jsonb)"
-
-    @staticmethod
-    def unnest_args(name: str) -> str:
-        """UNNEST_ARGS of the set of events bound by `params(events, name)`."""
-        return _unnest_args(name)
 
     @staticmethod
     def params(events: Sequence[StagedEvent], name: str = "outbox") -> dict[str, object]:
