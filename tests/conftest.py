@@ -3,6 +3,7 @@ once per session by `mailstify_stack`, driven only through the gateway's public 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,8 +12,23 @@ import httpx
 import pytest
 
 from mailstify_devstack.inprocess import until
+from mailstify_devstack.pytest_plugin import MailstifyStack
 
-__all__ = ["Api", "unique_subscribers", "until"]
+__all__ = ["Api", "mails_for", "report", "unique_subscribers", "until"]
+
+log = logging.getLogger("mailstify.tests")
+
+
+def mails_for(stack: MailstifyStack, tag: str) -> list[dict]:
+    """What the dev inbox received for the recipients whose address contains `tag`."""
+    return [m for m in stack.inbox.messages() if any(tag in rcpt for rcpt in m["rcpt_tos"])]
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    """Closing figures: in the test output with or without -s, and in the log of a failed test."""
+    log.warning(line)
+    with capsys.disabled():
+        print(f"\n{line}")
 
 
 class Api:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,11 +37,10 @@ from mailstify_devstack.processes import RunningProcess, stop_all
 from mailstify_devstack.pytest_plugin import MailstifyStack, ready_stack
 from mailstify_devstack.services import Infrastructure, Secrets, service_process
 
-from .conftest import Api, until
+from .conftest import Api, mails_for, report, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(330)]
 
-log = logging.getLogger("mailstify.tests.cluster")
 
 RECIPIENTS = 2_000
 # Which node each process is given; the two mailers sit on different nodes.
@@ -132,23 +130,12 @@ async def seed_list(api: Api, count: int) -> tuple[dict, str]:
     return mailing_list, tag
 
 
-def mails_for(stack: MailstifyStack, tag: str) -> list[dict]:
-    return [m for m in stack.inbox.messages() if any(tag in rcpt for rcpt in m["rcpt_tos"])]
-
-
 async def mail_leader(js) -> str | None:
     try:
         info = await js.stream_info(topology.MAIL_STREAM.name)
     except (nats.errors.Error, asyncio.TimeoutError):
         return None  # no leader right now: mid-election
     return info.cluster.leader if info.cluster else None
-
-
-def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
-    """Closing figures: in the test output with or without -s, and in the log of a failed test."""
-    log.warning(line)
-    with capsys.disabled():
-        print(f"\n{line}")
 
 
 # --- the test ------------------------------------------------------------------------------------

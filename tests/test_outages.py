@@ -37,8 +37,7 @@ from mailstify_devstack.processes import ProcessSpec, RunningProcess, stop_all
 from mailstify_devstack.pytest_plugin import MailstifyStack, ready_stack
 from mailstify_devstack.services import SERVICE_NAMES, Infrastructure, Secrets, service_process
 
-from .conftest import Api, until
-from .test_cluster import mails_for, report
+from .conftest import Api, mails_for, report, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -28,7 +28,7 @@ PREVIEW_HEADERS = {
     "Cache-Control": "no-store",
 }
 FLASH_AFTER = {
-    "send": "Sending started.",
+    "send": "On its way: the counts below follow the send.",
     "schedule": "Send scheduled.",
     "unschedule": "Schedule cancelled: the campaign is a draft again.",
     "test": "Test email sent.",
