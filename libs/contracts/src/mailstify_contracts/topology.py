@@ -68,11 +68,11 @@ MAIL_STREAM = StreamSpec(
     subjects=(subjects.MAIL_DELIVER_ALL,),
     retention=Retention.WORK_QUEUE,
     # NATS keeps every msg id of the window in memory (~300 bytes each at peak RSS): 30 minutes held
-    # a whole 1M-recipient campaign's ids (NATS at 411 MiB; 202 with 2 minutes, decision 0021). Two
-    # minutes covers what de-duplication is for here, the dispatcher republishing its recorded page
-    # on resume (ack wait 10 s), and bounds the ids by the send rate instead of the list's size; a
-    # later copy is still absorbed by the mailer's ledger claim, never sent twice.
-    duplicate_window_seconds=120,
+    # a whole 1M-recipient campaign's ids (NATS at 411 MiB; 202 with 2 minutes, decision 0021), and
+    # the ids held grow with the send rate (decision 0028). One minute covers what de-duplication is
+    # for here, the dispatcher republishing its recorded page on resume (ack wait 10 s, resumed ~8 s
+    # after a kill); a later copy is still absorbed by the mailer's ledger claim, never sent twice.
+    duplicate_window_seconds=60,
     max_msgs=5_000_000,
     max_bytes=4 * 1024**3,
     discard_new=True,

@@ -23,6 +23,9 @@ engine); without an engine or the extra the run stops with a usage error, it nev
 silently. The mailstify_stack services get the inbox's SMTP address and none of the MAILSTIFY_SMTP_*
 variables of the shell that runs pytest. `MAILSTIFY_TEST_KEEP=1` keeps the session's directory (data
 and logs) and prints where it is.
+
+Every async test runs on uvloop, the event loop the services run on (uvicorn picks it when it is
+installed, decision 0028), so the tests that drive adapters in-process meet the loop production has.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import uvloop
 
 from . import docker_engine, frontend, inbox, nats, postgres
 from .inbox import InboxClient
@@ -58,6 +62,10 @@ DOCKER_VARIABLE = "MAILSTIFY_TEST_DOCKER"
 
 def pytest_configure(config: pytest.Config) -> None:
     _containers()  # a backend asked for but unusable stops the run here, before any test
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], object]]:
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def pytest_report_header(config: pytest.Config) -> str:
