@@ -96,6 +96,9 @@ async def test_the_newcomers_journey(new_context, checker: Checker, mailstify_st
     await checker.step(page, "editor")
     await page.get_by_label("Campaign name").fill(f"Hello {tag}")
     await page.get_by_label("Subject").fill("Hello {{ subscriber.first_name }}")
+    # Signed up without a name: no sender name is made up from the email address.
+    await expect(page.get_by_label("From name")).to_have_value("")
+    await page.get_by_label("From name").fill(f"Journey {tag}")
     await page.get_by_label("From address").fill("not an address")
     await page.locator("trix-editor").click()
     await page.keyboard.type("Hi ")
@@ -193,6 +196,7 @@ async def test_a_script_in_a_campaign_body_never_runs_in_the_preview(new_context
     await page.get_by_role("link", name="New campaign to this list").click()
     await page.get_by_label("Campaign name").fill("Smuggled")
     await page.get_by_label("Subject").fill("Hi")
+    await page.get_by_label("From name").fill("Scripts")
     # Straight into the form's hidden body field, past the editor, as a hand-made request would.
     smuggled = (
         "<p>Visible text</p><script>top.document.title = 'pwned';</script>"

@@ -50,6 +50,14 @@ def test_forms_are_trimmed_and_blank_optional_fields_are_absent() -> None:
     assert rules.status_filter("bounced") == "bounced" and rules.status_filter("'; drop") is None
 
 
+def test_a_new_campaigns_sender_name_is_never_an_email_address() -> None:
+    assert rules.default_from_name("Acme News", "Ada", "Acme") == "Acme News"
+    assert rules.default_from_name(None, "Ada", "ada@example.com") == "Ada"
+    # Signed up without a name: the account is named after the email, which is no sender name.
+    assert rules.default_from_name(None, None, "ada@example.com") == ""
+    assert rules.default_from_name("", "", "Acme") == "Acme"
+
+
 def test_flash_cookies_survive_a_round_trip_and_a_tampered_one_is_ignored() -> None:
     flashes = [templating.success("List “Ünïcode” created."), templating.error("nope")]
     cookie = templating.encode_flashes(SECRET, flashes)

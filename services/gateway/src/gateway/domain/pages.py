@@ -89,6 +89,14 @@ def subscriber_fields(form: Mapping[str, object]) -> dict[str, str | None]:
     return fields
 
 
+def default_from_name(*candidates: str | None) -> str:
+    """The first of the candidates (account setting, user's name, account's name) that reads as a
+    name. A name with an "@" in it is skipped: an account signed up without a name is named after its
+    email, and a From like `"ada@example.com" <news@acme.test>` shows one address while sending from
+    another, which mail filters take for phishing. Blank when none fits: the editor asks for one."""
+    return next((name for name in candidates if name and "@" not in name), "")
+
+
 def test_addresses(raw: str) -> list[str]:
     """The addresses typed into the test-send box: separated by commas, spaces or new lines."""
     return [part for part in raw.replace(",", " ").split() if part]

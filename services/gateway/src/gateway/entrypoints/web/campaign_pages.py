@@ -70,7 +70,7 @@ async def _defaults(uow: GatewayUow, principal: Principal) -> dict[str, Any]:
     me = await handlers.whoami(uow, principal)
     user, account = me["user"] or {}, me["account"]
     return {
-        "from_name": account["default_from_name"] or user.get("name") or account["name"],
+        "from_name": rules.default_from_name(account["default_from_name"], user.get("name"), account["name"]),
         "from_email": account["default_from_email"] or user.get("email", ""),
     }
 
