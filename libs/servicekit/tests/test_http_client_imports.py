@@ -4,15 +4,15 @@ of CPU, encode/httpcore#1103). servicekit depends on sniffio so that the import 
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib.abc import MetaPathFinder
 from types import ModuleType
+from typing import Any
 
 import httpx
 
-LOOPBACK = "127.0.0.1"
+from mailstify_devstack.inprocess import serve_app
 
 
 class ImportSearches(MetaPathFinder):
@@ -25,31 +25,21 @@ class ImportSearches(MetaPathFinder):
         self.names.append(fullname)
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while await reader.readuntil(b"\r\n\r\n"):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionResetError):
-        pass
-    finally:
-        writer.close()
+async def _ok(
+    scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
 
 
 async def test_a_request_searches_for_no_module() -> None:
-    server = await asyncio.start_server(_answer, LOOPBACK, 0)
-    url = f"http://{LOOPBACK}:{server.sockets[0].getsockname()[1]}/"
     searches = ImportSearches()
-    try:
-        async with httpx.AsyncClient() as client:
-            assert (await client.get(url)).text == "ok"  # whatever a first request imports, once
-            sys.meta_path.insert(0, searches)
-            try:
-                for _ in range(3):
-                    assert (await client.get(url)).text == "ok"
-            finally:
-                sys.meta_path.remove(searches)
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with serve_app(_ok) as url, httpx.AsyncClient() as client:
+        assert (await client.get(url)).text == "ok"  # whatever a first request imports, once
+        sys.meta_path.insert(0, searches)
+        try:
+            for _ in range(3):
+                assert (await client.get(url)).text == "ok"
+        finally:
+            sys.meta_path.remove(searches)
     assert searches.names == []
