@@ -1,8 +1,9 @@
 """Benchmark: send a campaign through the whole platform into Postfix's `smtp-sink`, against what one
 Python process pushing pre-rendered messages into the same sink manages.
 
-    .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp [--connections 25]]
-        [--telemetry-ab | --against CHECKOUT] [--rounds 4] [--profile DIR] [--keep]
+    .venv/bin/python bench/send_throughput/run.py [--recipients 100000] [--slow-smtp]
+        [--connections N] [--batch-size N] [--telemetry-ab | --against CHECKOUT] [--rounds 4]
+        [--profile DIR] [--keep]
 
 Installs Postfix (Debian package `postfix`) when `smtp-sink` is missing and it runs as root; starts
 smtp-sink, PostgreSQL, NATS and the five services (2 mailer replicas pointed at the sink) on ports
@@ -17,7 +18,12 @@ it is `sent`, and prints:
 
 `--slow-smtp` makes the sink answer each DATA after 1 s (`smtp-sink -w 1`, a slow relay) and sends a
 campaign of N (default 2,000) with 1, 2 and then 4 mailer replicas of `--connections` SMTP
-connections each, printing emails/s for each and its multiple of one replica's rate.
+connections each (default 25, in batches of two waves), printing emails/s for each and its multiple
+of one replica's rate.
+
+`--connections` and `--batch-size` set each mailer's `MAILSTIFY_SMTP_POOL_SIZE` and
+`MAILSTIFY_BATCH_SIZE` (without them the end-to-end send runs on the mailer's defaults): what a
+deployer tunes for the relay at hand (README, "Scaling knobs").
 
 `--telemetry-ab` and `--against CHECKOUT` run two stacks at once into the same sink, `--rounds` times,
 and print both rates and their ratio: telemetry off against on, or this checkout's code against
@@ -248,10 +254,12 @@ def py_spy_profiles(pids: dict[str, int], into: Path | None) -> Iterator[None]:
         print(f"py-spy profiles (folded stacks) in {into}")
 
 
-def end_to_end(directory: Path, recipients: int, sink: RunningProcess, profile: Path | None = None) -> float:
+def end_to_end(
+    directory: Path, recipients: int, sink: RunningProcess, mailer_env: dict[str, str], profile: Path | None = None
+) -> float:
     """The campaign sent with E2E_REPLICAS mailers; returns emails/s."""
     with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
-        start_mailers(stack, E2E_REPLICAS)
+        start_mailers(stack, E2E_REPLICAS, mailer_env)
         list_id = prepare_list(stack, client, recipients)
         pids = {**stack.pids(), "smtp-sink": sink.pid}
         print(f"sending to {recipients:,} with {E2E_REPLICAS} mailer replicas ...", flush=True)
@@ -303,10 +311,16 @@ async def raw_ceiling(port: int) -> tuple[int, float, int]:
     return sum(sent), time.perf_counter() - started, len(message)
 
 
-def slow_relay(directory: Path, recipients: int, connections: int) -> None:
-    # Batches of two waves: against a slow relay a replica should not hoard messages the others
-    # could be sending (a deployer's setting for such a relay, README "Scaling knobs").
-    env = {"MAILSTIFY_SMTP_POOL_SIZE": str(connections), "MAILSTIFY_BATCH_SIZE": str(2 * connections)}
+def mailer_tuning(connections: int | None, batch_size: int | None) -> dict[str, str]:
+    """The mailers' environment for `--connections` and `--batch-size` (empty: their defaults)."""
+    env = {"MAILSTIFY_SMTP_POOL_SIZE": connections, "MAILSTIFY_BATCH_SIZE": batch_size}
+    return {name: str(value) for name, value in env.items() if value is not None}
+
+
+def slow_relay(directory: Path, recipients: int, connections: int, batch_size: int | None) -> None:
+    # Batches of two waves by default: against a slow relay a replica should not hoard messages the
+    # others could be sending (a deployer's setting for such a relay, README "Scaling knobs").
+    env = mailer_tuning(connections, batch_size or 2 * connections)
     rates: dict[int, float] = {}
     with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
         list_id = prepare_list(stack, client, recipients)
@@ -331,7 +345,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 2,000 with --slow-smtp)")
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
-    parser.add_argument("--connections", type=int, default=25, help="SMTP connections per mailer with --slow-smtp")
+    parser.add_argument("--connections", type=int,
+                        help="SMTP connections per mailer (default: the mailer's, 32; 25 with --slow-smtp)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int,
+                        help="deliveries per mailer batch (default: the mailer's, 200; 2 x connections with --slow-smtp)")  # fmt: skip
     parser.add_argument("--telemetry-ab", action="store_true",
                         help="send with telemetry off and on (no exporter) from two stacks at once, and compare")  # fmt: skip
     parser.add_argument("--against", type=Path, metavar="CHECKOUT",
@@ -342,6 +359,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
     recipients = args.recipients or (2_000 if args.slow_smtp else 100_000)
+    if (args.telemetry_ab or args.against) and (args.connections or args.batch_size):
+        parser.error("--connections and --batch-size tune the single send and --slow-smtp, not a side-by-side run")
     ensure_smtp_sink()
     with run_directory("mailstify-bench-send-", args.keep) as directory:
         spec = sink_spec(PORTS.smtp, 1 if args.slow_smtp else None)
@@ -349,13 +368,14 @@ def main() -> None:
         with RunningProcess.start(spec, directory / "logs" / "smtp-sink.log") as sink:
             wait_until(lambda: is_listening(LOOPBACK, PORTS.smtp), timeout=10, what="smtp-sink", still_alive=sink.alive)
             if args.slow_smtp:
-                slow_relay(directory, recipients, args.connections)
+                slow_relay(directory, recipients, args.connections or 25, args.batch_size)
             elif args.telemetry_ab:
                 telemetry_side_by_side(directory, recipients, args.rounds)
             elif args.against:
                 checkouts_side_by_side(directory, recipients, args.rounds, args.against.resolve())
             else:
-                compare_with_raw_ceiling(directory, recipients, sink, args.profile)
+                tuning = mailer_tuning(args.connections, args.batch_size)
+                compare_with_raw_ceiling(directory, recipients, sink, tuning, args.profile)
 
 
 @dataclass(frozen=True)
@@ -455,8 +475,12 @@ def head_to_head(sides: list[tuple[str, httpx.Client, str]], timeout: float) -> 
     raise SystemExit(f"the campaigns were not all sent within {timeout:.0f} s")
 
 
-def compare_with_raw_ceiling(directory: Path, recipients: int, sink: RunningProcess, profile: Path | None) -> None:
-    e2e_rate = end_to_end(directory, recipients, sink, profile)
+def compare_with_raw_ceiling(
+    directory: Path, recipients: int, sink: RunningProcess, mailer_env: dict[str, str], profile: Path | None
+) -> None:
+    if mailer_env:
+        print(f"mailers tuned: {' '.join(f'{name}={value}' for name, value in mailer_env.items())}")
+    e2e_rate = end_to_end(directory, recipients, sink, mailer_env, profile)
     print(f"raw ceiling: aiosmtplib, 1 process, {RAW_CONNECTIONS} connections, pre-rendered message, "
           f"~{RAW_SECONDS:.0f} s, same sink ...", flush=True)  # fmt: skip
     messages, seconds, size = asyncio.run(raw_ceiling(PORTS.smtp))
