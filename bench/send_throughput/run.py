@@ -17,9 +17,11 @@ it is `sent`, and prints:
     and `ratio=<end to end / raw ceiling>`.
 
 `--slow-smtp` makes the sink answer each DATA after 1 s (`smtp-sink -w 1`, a slow relay) and sends a
-campaign of N (default 2,000) with 1, 2 and then 4 mailer replicas of `--connections` SMTP
-connections each (default 25, in batches of two waves), printing emails/s for each and its multiple
-of one replica's rate.
+campaign of N (default 4,000) with 1, 2 and then 4 mailer replicas of `--connections` SMTP
+connections each (default 25, in batches of twice that: two waves of each of the two lanes),
+printing emails/s for each and its multiple of one replica's rate. A send has seconds of latency
+that replicas do not divide (fan-out, the first fetch, counting the last results, the last batch's
+tail): N must keep them small beside the ~40 s that 4 replicas need for 4,000.
 
 `--connections` and `--batch-size` set each mailer's `MAILSTIFY_SMTP_POOL_SIZE` and
 `MAILSTIFY_BATCH_SIZE` (without them the end-to-end send runs on the mailer's defaults): what a
@@ -318,7 +320,7 @@ def mailer_tuning(connections: int | None, batch_size: int | None) -> dict[str, 
 
 
 def slow_relay(directory: Path, recipients: int, connections: int, batch_size: int | None) -> None:
-    # Batches of two waves by default: against a slow relay a replica should not hoard messages the
+    # Batches of twice the pool by default (two waves per lane): against a slow relay a replica should not hoard messages the
     # others could be sending (a deployer's setting for such a relay, README "Scaling knobs").
     env = mailer_tuning(connections, batch_size or 2 * connections)
     rates: dict[int, float] = {}
@@ -343,7 +345,7 @@ def slow_relay(directory: Path, recipients: int, connections: int, batch_size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 2,000 with --slow-smtp)")
+    parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 4,000 with --slow-smtp)")
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
     parser.add_argument("--connections", type=int,
                         help="SMTP connections per mailer (default: the mailer's, 32; 25 with --slow-smtp)")  # fmt: skip
@@ -358,7 +360,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="sample each service with py-spy into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (data and logs)")
     args = parser.parse_args()
-    recipients = args.recipients or (2_000 if args.slow_smtp else 100_000)
+    recipients = args.recipients or (4_000 if args.slow_smtp else 100_000)
     if (args.telemetry_ab or args.against) and (args.connections or args.batch_size):
         parser.error("--connections and --batch-size tune the single send and --slow-smtp, not a side-by-side run")
     ensure_smtp_sink()

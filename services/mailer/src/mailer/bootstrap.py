@@ -74,7 +74,7 @@ def bootstrap(settings: Settings | None = None) -> ServiceSpec[MailerDependencie
                     secret_key=settings.secret_key.get_secret_value().encode(),
                     lease_seconds=settings.lease_seconds,
                     sending_lease_seconds=settings.sending_lease_seconds,
-                    wave_size=settings.wave_size,
+                    pool_size=settings.smtp_pool_size,
                     record_patience_seconds=settings.record_patience_seconds,
                     retry_schedule=settings.retry_schedule,
                 ),

@@ -151,11 +151,6 @@ class Settings(ServiceSettings, MessageHeaderSettings):
         mid-send; it is then recorded `unknown`, never re-sent (§6 rule 3)."""
         return self.smtp_timeout + RECORD_MARGIN_SECONDS
 
-    @property
-    def wave_size(self) -> int:
-        """Messages marked `sending` at once by one of the two lanes: together a pool's worth."""
-        return max(1, self.smtp_pool_size // 2)
-
     @model_validator(mode="after")
     def _leases_fit(self) -> "Settings":
         if self.lease_seconds <= 0:

@@ -29,7 +29,7 @@ LEASE = 60.0
 
 class World:
     def __init__(
-        self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE, wave_size: int = 1, ledger: FakeLedger | None = None
+        self, retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE, pool_size: int = 2, ledger: FakeLedger | None = None
     ):
         self.ledger = ledger or FakeLedger()
         self.now = 0.0
@@ -44,7 +44,7 @@ class World:
             campaigns=CampaignCache(self.store, refresh_seconds=60),
             sender=self.sender,
             policy=DeliveryPolicy(
-                "https://m.test", b"k", lease_seconds=LEASE, sending_lease_seconds=LEASE, wave_size=wave_size,
+                "https://m.test", b"k", lease_seconds=LEASE, sending_lease_seconds=LEASE, pool_size=pool_size,
                 retry_schedule=retry_schedule,
             ),
             control=self.control,
@@ -83,7 +83,7 @@ def world() -> World:
 
 
 async def test_sends_records_and_reports_each_recipient():
-    world = World(wave_size=2)
+    world = World(pool_size=4)
     assert await world.deliver(task("1"), task("2")) == [ACK, ACK]
     assert [m.rcpt_to for m in world.sender.sent] == ["s1@example.com", "s2@example.com"]
     assert [world.status("1"), world.status("2")] == [Status.SENT, Status.SENT]
@@ -198,7 +198,7 @@ async def test_content_is_read_once_per_campaign(world):
 
 
 async def test_only_the_waves_on_the_wire_are_sending_and_the_rest_stay_claimed():
-    world = World(wave_size=3)  # a pool of 6: two lanes of 3
+    world = World(pool_size=6)  # two lanes of 3
     on_the_wire: list[int] = []
     waiting: list[int] = []
 
@@ -212,6 +212,32 @@ async def test_only_the_waves_on_the_wire_are_sending_and_the_rest_stay_claimed(
     world.sender.on_send = look_at_the_ledger
     assert await world.deliver(*(task(str(i)) for i in range(20))) == [ACK] * 20
     assert max(on_the_wire) <= 6 and max(waiting) >= 10
+    assert {world.status(str(i)) for i in range(20)} == {Status.SENT}
+
+
+@pytest.mark.parametrize(("pool_size", "lanes"), [(32, (16, 16)), (25, (13, 12)), (3, (2, 1)), (1, (1,))])
+def test_the_lanes_share_every_connection_of_the_pool(pool_size, lanes):
+    policy = DeliveryPolicy(
+        "https://m.test", b"k", lease_seconds=LEASE, sending_lease_seconds=LEASE, pool_size=pool_size
+    )
+    assert policy.lane_sizes == lanes
+
+
+@pytest.mark.parametrize("pool_size", [5, 1])
+async def test_an_odd_pool_is_used_whole_and_never_overrun(pool_size):
+    world = World(pool_size=pool_size)
+    waves: list[int] = []
+    on_the_wire: list[int] = []
+
+    def look_at_the_ledger(mails: list) -> None:
+        waves.append(len(mails))
+        on_the_wire.append([row.status for row in world.ledger.rows.values()].count(Status.SENDING))
+
+    world.sender.on_send = look_at_the_ledger
+    assert await world.deliver(*(task(str(i)) for i in range(20))) == [ACK] * 20
+    # A pool of 5 is waves of 3 and 2, not two of 2; a pool of 1 is one lane, never two mails at once.
+    assert set(waves) == ({3, 2} if pool_size == 5 else {1}) and sum(waves) == 20
+    assert max(on_the_wire) <= pool_size
     assert {world.status(str(i)) for i in range(20)} == {Status.SENT}
 
 
@@ -251,7 +277,7 @@ async def test_a_wave_is_one_statement_committed_on_its_own(world):
 
 
 async def test_a_wave_that_renews_the_waiting_claims_is_one_transaction():
-    world = World(wave_size=1)
+    world = World(pool_size=2)
 
     def slow_relay(mails: list) -> None:
         world.now += LEASE  # each send takes a whole claim lease: the waiting claims must be renewed

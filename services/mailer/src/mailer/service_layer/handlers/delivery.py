@@ -14,10 +14,11 @@ another replica holds is retried after its lease, and a row whose mailer died mi
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import TypeVar
@@ -136,13 +137,20 @@ class DeliveryPolicy:
     lease_seconds: float
     # The lease of a claim on the wire: one SMTP transaction, and time to record its outcome.
     sending_lease_seconds: float
-    # Messages per wave; two lanes of waves share the pool, so a pool's worth is on the wire at most.
-    wave_size: int = 1
+    # SMTP connections of this replica, shared by the lanes (`lane_sizes`).
+    pool_size: int = 2
     # How long outcomes of mail already sent wait for a database that is down before giving up.
     record_patience_seconds: float = 120.0
     # Delays between deliveries after a 4xx or a delivery-path problem; its max_deliveries is the
     # consumer's max_deliver, so the last delivery it allows is the one that gives up.
     retry_schedule: RetrySchedule = DEFAULT_RETRY_SCHEDULE
+
+    @property
+    def lane_sizes(self) -> tuple[int, ...]:
+        """Each lane's wave: the pool split between the lanes, every connection in one of them (a
+        pool of 25 is waves of 13 and 12, not two of 12; a pool of 1 is one lane), so at most a pool's
+        worth is ever `sending`."""
+        return tuple(size for n in range(LANES, 0, -1) if (size := (self.pool_size + n - 1) // LANES) > 0)
 
 
 class DeliveryService:
@@ -204,11 +212,11 @@ class DeliveryService:
             batch.waiting = {t.key for t in to_send}
             if unsent:
                 await self._commit(batch, unsent, ())
-            waves = iter([to_send[i : i + self._policy.wave_size] for i in range(0, len(to_send), self._policy.wave_size)])
+            pending = collections.deque(to_send)
             with smtp_span(len(to_send)):
                 async with asyncio.TaskGroup() as lanes:
-                    for _ in range(min(LANES, len(to_send))):
-                        lanes.create_task(self._lane(waves, batch))
+                    for size in self._policy.lane_sizes[: len(to_send)]:
+                        lanes.create_task(self._lane(pending, size, batch))
         for task in tasks:
             if first_of[task.key] is not task:
                 await batch.tell(task, ACK)
@@ -216,12 +224,14 @@ class DeliveryService:
                 await batch.settle(task, ACK)
         return [batch.settled.get(t.key, ACK) if first_of[t.key] is t else ACK for t in tasks]
 
-    async def _lane(self, waves: Iterator[list[DeliveryTask]], batch: _Batch) -> None:
-        """Send waves one after the other: each wave's claims move to `sending` in the transaction that
-        records the previous wave's outcomes, then go on the wire. Two lanes share the SMTP pool, so
-        one sends while the other commits, and at most a pool's worth of claims is ever `sending`."""
+    async def _lane(self, pending: collections.deque[DeliveryTask], size: int, batch: _Batch) -> None:
+        """Send waves of up to `size` one after the other: each wave's claims move to `sending` in the
+        transaction that records the previous wave's outcomes, then go on the wire. Two lanes share the
+        SMTP pool, so one sends while the other commits, and at most a pool's worth of claims is ever
+        `sending`."""
         previous: list[tuple[DeliveryTask, Outcome]] = []
-        for wave in waves:  # shared by the lanes: each takes the next wave in turn
+        while pending:  # shared by the lanes: each takes the next wave in turn
+            wave = [pending.popleft() for _ in range(min(size, len(pending)))]
             mails, unbuilt = self._build(wave, batch.campaigns)
             if self._admit is not None and mails:
                 await self._admit([mail for _, mail in mails])
