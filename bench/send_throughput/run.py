@@ -87,6 +87,7 @@ SMTP_SINK = Path("/usr/sbin/smtp-sink")
 SINK_BACKLOG = "1024"
 E2E_REPLICAS = 2
 SLOW_REPLICAS = (1, 2, 4)
+SLOW_CONNECTIONS = 25  # per replica, with --slow-smtp
 RAW_CONNECTIONS = 32
 RAW_SECONDS = 10.0
 # The measurement's own load: each poll is an authenticated request through the gateway to the
@@ -320,8 +321,9 @@ def mailer_tuning(connections: int | None, batch_size: int | None) -> dict[str, 
 
 
 def slow_relay(directory: Path, recipients: int, connections: int, batch_size: int | None) -> None:
-    # Batches of twice the pool by default (two waves per lane): against a slow relay a replica should not hoard messages the
-    # others could be sending (a deployer's setting for such a relay, README "Scaling knobs").
+    # Batches of twice the pool by default (two waves per lane): against a slow relay a replica should
+    # not hoard messages the others could be sending (a deployer's setting for such a relay, README
+    # "Scaling knobs").
     env = mailer_tuning(connections, batch_size or 2 * connections)
     rates: dict[int, float] = {}
     with BenchStack(directory, PORTS) as stack, start_platform(stack) as client:
@@ -348,7 +350,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, help="subscribers to send to (default 100,000; 4,000 with --slow-smtp)")
     parser.add_argument("--slow-smtp", action="store_true", help="a sink taking 1 s per DATA; 1, 2 and 4 replicas")
     parser.add_argument("--connections", type=int,
-                        help="SMTP connections per mailer (default: the mailer's, 32; 25 with --slow-smtp)")  # fmt: skip
+                        help=f"SMTP connections per mailer (default: the mailer's, 32; {SLOW_CONNECTIONS} with --slow-smtp)")  # fmt: skip
     parser.add_argument("--batch-size", type=int,
                         help="deliveries per mailer batch (default: the mailer's, 200; 2 x connections with --slow-smtp)")  # fmt: skip
     parser.add_argument("--telemetry-ab", action="store_true",
@@ -370,7 +372,7 @@ def main() -> None:
         with RunningProcess.start(spec, directory / "logs" / "smtp-sink.log") as sink:
             wait_until(lambda: is_listening(LOOPBACK, PORTS.smtp), timeout=10, what="smtp-sink", still_alive=sink.alive)
             if args.slow_smtp:
-                slow_relay(directory, recipients, args.connections or 25, args.batch_size)
+                slow_relay(directory, recipients, args.connections or SLOW_CONNECTIONS, args.batch_size)
             elif args.telemetry_ab:
                 telemetry_side_by_side(directory, recipients, args.rounds)
             elif args.against:

@@ -150,7 +150,8 @@ class DeliveryPolicy:
         """Each lane's wave: the pool split between the lanes, every connection in one of them (a
         pool of 25 is waves of 13 and 12, not two of 12; a pool of 1 is one lane), so at most a pool's
         worth is ever `sending`."""
-        return tuple(size for n in range(LANES, 0, -1) if (size := (self.pool_size + n - 1) // LANES) > 0)
+        share, rest = divmod(self.pool_size, LANES)
+        return tuple(share + 1 if lane < rest else share for lane in range(LANES) if share or lane < rest)
 
 
 class DeliveryService:
